@@ -1,0 +1,234 @@
+// obskit overhead benchmark. Each configuration runs as its own server process on 127.0.0.1 and
+// is loaded by autocannon from this process for a bounded time. Configurations are interleaved
+// over rounds (A B C A B C …) and compared with the bare framework of the same round, because
+// this machine is shared and noisy: trust the ratios, not single absolute figures.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const serversDir = join(here, 'servers');
+
+const usage = `Usage: pnpm bench [-- options]
+  --rounds N        rounds of all configurations (default 3)
+  --duration S      measured seconds per configuration and round (default 10)
+  --warmup S        unmeasured seconds before each measurement (default 2)
+  --connections N   concurrent connections (default 50)
+  --only A,B        configurations whose name contains one of these (bare baselines always run)
+  --out FILE        where to write the raw results as JSON (default bench/results/<time>.json)
+  --list            print the configurations and exit`;
+
+const { values } = parseArgs({
+  args: process.argv.slice(2).filter((a) => a !== '--'),
+  options: {
+    rounds: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '2' },
+    connections: { type: 'string', default: '50' },
+    only: { type: 'string' },
+    out: { type: 'string' },
+    list: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (values.help) {
+  console.log(usage);
+  process.exit(0);
+}
+
+function positive(name, text, { integer = true, zero = false } = {}) {
+  const n = Number(text);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < 0 || (!zero && n === 0)) {
+    console.error(
+      `--${name} must be a ${integer ? 'whole ' : ''}number${zero ? ' >= 0' : ' > 0'}, got "${text}"\n\n${usage}`,
+    );
+    process.exit(2);
+  }
+  return n;
+}
+const rounds = positive('rounds', values.rounds);
+const duration = positive('duration', values.duration, { integer: false });
+const warmup = positive('warmup', values.warmup, { integer: false, zero: true });
+const connections = positive('connections', values.connections);
+
+const all = readdirSync(serversDir)
+  .filter((f) => f.endsWith('.mjs') && !f.startsWith('_'))
+  .map((f) => f.slice(0, -4))
+  .sort((a, b) => a.localeCompare(b));
+const frameworkOf = (name) => name.split('-')[0];
+const bareOf = (name) => `${frameworkOf(name)}-bare`;
+
+if (values.list) {
+  console.log(all.join('\n'));
+  process.exit(0);
+}
+
+let selected = all;
+if (values.only) {
+  const wanted = values.only
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  selected = all.filter((name) => wanted.some((w) => name.includes(w)));
+  if (selected.length === 0) {
+    console.error(
+      `--only ${values.only} matches no configuration; there are:\n  ${all.join('\n  ')}`,
+    );
+    process.exit(2);
+  }
+  for (const name of [...selected]) {
+    if (!selected.includes(bareOf(name)) && all.includes(bareOf(name))) selected.push(bareOf(name));
+  }
+}
+// Baselines first in each round, then the rest grouped by framework.
+selected.sort((a, b) => {
+  const fa = frameworkOf(a);
+  const fb = frameworkOf(b);
+  if (fa !== fb) return fa.localeCompare(fb);
+  if (a === bareOf(a)) return -1;
+  if (b === bareOf(b)) return 1;
+  return a.localeCompare(b);
+});
+
+async function startServer(name) {
+  const child = spawn(process.execPath, [join(serversDir, `${name}.mjs`)], {
+    cwd: here,
+    env: { ...process.env, NODE_ENV: 'production', PORT: '0', HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let output = '';
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within 15 s`)), 15_000);
+    child.stdout.on('data', (chunk) => {
+      output += chunk;
+      const match = /LISTENING (\d+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with ${code} before listening`));
+    });
+  });
+  child.stdout.resume();
+  return { child, port };
+}
+
+async function stopServer(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function load(port, seconds) {
+  return autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections,
+    duration: seconds,
+    requests: [
+      { method: 'GET', path: '/' },
+      { method: 'GET', path: '/users/42' },
+    ],
+  });
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+const results = [];
+console.log(
+  `obskit bench: ${selected.length} configurations × ${rounds} rounds, ${duration}s each (+${warmup}s warm-up), ${connections} connections, Node ${process.version}`,
+);
+for (let round = 1; round <= rounds; round++) {
+  for (const name of selected) {
+    const { child, port } = await startServer(name);
+    try {
+      if (warmup > 0) await load(port, warmup);
+      const r = await load(port, duration);
+      const entry = {
+        round,
+        name,
+        framework: frameworkOf(name),
+        reqPerSec: r.requests.average,
+        p99Ms: r.latency.p99,
+        p50Ms: r.latency.p50,
+        non2xx: r.non2xx,
+        errors: r.errors,
+        timeouts: r.timeouts,
+      };
+      results.push(entry);
+      const flag =
+        entry.non2xx || entry.errors ? `  (!) non-2xx ${entry.non2xx}, errors ${entry.errors}` : '';
+      console.log(
+        `round ${round}  ${name.padEnd(30)} ${Math.round(entry.reqPerSec).toString().padStart(7)} req/s  p99 ${entry.p99Ms} ms${flag}`,
+      );
+    } finally {
+      await stopServer(child);
+    }
+  }
+}
+
+const summary = selected.map((name) => {
+  const mine = results.filter((r) => r.name === name);
+  const ratios = mine
+    .map((r) => {
+      const bare = results.find((b) => b.round === r.round && b.name === bareOf(name));
+      return bare && bare.reqPerSec > 0 ? r.reqPerSec / bare.reqPerSec : undefined;
+    })
+    .filter((x) => x !== undefined);
+  return {
+    name,
+    framework: frameworkOf(name),
+    medianReqPerSec: median(mine.map((r) => r.reqPerSec)),
+    medianP99Ms: median(mine.map((r) => r.p99Ms)),
+    medianRatioToBare: ratios.length ? median(ratios) : null,
+    ratios,
+    non2xx: mine.reduce((n, r) => n + r.non2xx + r.errors, 0),
+  };
+});
+
+console.log(
+  '\n| configuration | median req/s | median p99 (ms) | ratio to bare (median of rounds) |',
+);
+console.log('|---|---:|---:|---:|');
+for (const s of summary) {
+  const ratio = s.medianRatioToBare === null ? 'n/a' : s.medianRatioToBare.toFixed(2);
+  const warn = s.non2xx ? ` (${s.non2xx} non-2xx/errors)` : '';
+  console.log(
+    `| ${s.name} | ${Math.round(s.medianReqPerSec)} | ${s.medianP99Ms} | ${ratio}${warn} |`,
+  );
+}
+
+const out =
+  values.out ?? join(here, 'results', `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+mkdirSync(dirname(out), { recursive: true });
+writeFileSync(
+  out,
+  JSON.stringify(
+    {
+      node: process.version,
+      rounds,
+      duration,
+      warmup,
+      connections,
+      date: new Date().toISOString(),
+      summary,
+      results,
+    },
+    null,
+    2,
+  ) + '\n',
+);
+console.log(`\nraw results: ${out}`);

@@ -1,0 +1,66 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const script = new URL('../run.mjs', import.meta.url).pathname;
+
+interface Summary {
+  name: string;
+  medianReqPerSec: number;
+  medianRatioToBare: number | null;
+  non2xx: number;
+}
+
+describe('bench harness', () => {
+  it('runs the bare baselines briefly and writes ratios as JSON', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'obskit-bench-')), 'r.json');
+    const { stdout } = await run(
+      process.execPath,
+      [
+        script,
+        '--',
+        '--rounds',
+        '2',
+        '--duration',
+        '1',
+        '--warmup',
+        '0',
+        '--connections',
+        '4',
+        '--only',
+        'bare',
+        '--out',
+        out,
+      ],
+      { timeout: 60_000 },
+    );
+    expect(stdout).toContain('| fastify-bare |');
+    expect(stdout).toContain('| express-bare |');
+    const { summary, results } = JSON.parse(readFileSync(out, 'utf8')) as {
+      summary: Summary[];
+      results: { round: number; name: string }[];
+    };
+    expect(results.map((r) => `${r.round}:${r.name}`)).toEqual([
+      '1:express-bare',
+      '1:fastify-bare',
+      '2:express-bare',
+      '2:fastify-bare',
+    ]);
+    for (const s of summary) {
+      expect(s.medianReqPerSec).toBeGreaterThan(0);
+      expect(s.medianRatioToBare).toBe(1);
+      expect(s.non2xx).toBe(0);
+    }
+  }, 60_000);
+
+  it('rejects bad flags with a clear message', async () => {
+    await expect(run(process.execPath, [script, '--rounds', 'many'])).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('--rounds must be a whole number > 0, got "many"'),
+    });
+  });
+});

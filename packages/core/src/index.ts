@@ -1,0 +1,33 @@
+export {
+  bindEmitterToContext,
+  getRequestContext,
+  requestContextStorage,
+  runWithRequestContext,
+} from './context.js';
+export type { RequestContext } from './context.js';
+export { requestContextOf, runInRequestContext } from './request.js';
+export { createLogger, DEFAULT_REDACT_PATHS } from './logger.js';
+export type { Logger, LoggerOptions } from './logger.js';
+export { onResponseDone } from './response.js';
+export type { ResponseDoneCallback, ResponseOutcome } from './response.js';
+export {
+  CLIENT_CLOSED_STATUS,
+  isStandardMethod,
+  normalizeMethod,
+  OTHER_METHOD,
+  routeLabel,
+  STANDARD_METHODS,
+  statusCodeLabel,
+  UNMATCHED_ROUTE,
+} from './labels.js';
+export { DEFAULT_MAX_HEADER_LENGTH, readHeader } from './headers.js';
+export { describeValue, INVALID_OPTION, invalidOption, ObskitError } from './errors.js';
+export {
+  optionBoolean,
+  optionFunction,
+  optionNumber,
+  optionObject,
+  optionOneOf,
+  optionString,
+} from './options.js';
+export type { NumberRule } from './options.js';

@@ -1,0 +1,38 @@
+import type { IncomingMessage } from 'node:http';
+import { bindEmitterToContext, requestContextStorage, type RequestContext } from './context.js';
+
+const kContext = Symbol.for('obskit.core.requestContext');
+
+type Carrier = IncomingMessage & { [kContext]?: RequestContext };
+
+/**
+ * The request context of a raw Node request, created on first use. Every obskit feature of one
+ * request shares it, whichever runs first.
+ */
+export function requestContextOf(req: IncomingMessage): RequestContext {
+  const carrier = req as Carrier;
+  return (carrier[kContext] ??= {});
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
+const storage = requestContextStorage();
+
+/**
+ * Runs `next` (the rest of the request: later hooks, middleware, the handler) inside the
+ * request's context. When the request has a body, listeners on the request stream are bound to
+ * the context too, so body parsers hand the context on. Calling it again for the same request
+ * from inside that context just calls `next`.
+ */
+export function runInRequestContext(req: IncomingMessage, next: () => void): void {
+  const context = requestContextOf(req);
+  if (storage.getStore() === context) {
+    next();
+    return;
+  }
+  if (hasBody(req)) bindEmitterToContext(req, context);
+  storage.run(context, next);
+}

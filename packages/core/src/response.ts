@@ -1,0 +1,49 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/**
+ * How a response ended: `finished` (the last byte was handed to the OS), `aborted` (the client
+ * closed the connection first) or `error` (the response stream failed).
+ */
+export type ResponseOutcome = 'finished' | 'aborted' | 'error';
+
+export type ResponseDoneCallback = (outcome: ResponseOutcome, error?: Error) => void;
+
+/**
+ * Calls `callback` exactly once when `res` finishes, is closed before finishing, or errors, and
+ * removes all three listeners when the first one fires (the pino-http pattern), so nothing is
+ * counted twice. The request is accepted for symmetry with the adapters and future use.
+ */
+export function onResponseDone(
+  _req: IncomingMessage,
+  res: ServerResponse,
+  callback: ResponseDoneCallback,
+): void {
+  if (res.writableFinished) {
+    callback('finished');
+    return;
+  }
+  if (res.destroyed) {
+    if (res.errored) callback('error', res.errored);
+    else callback('aborted');
+    return;
+  }
+  const done = (outcome: ResponseOutcome, error?: Error): void => {
+    res.removeListener('finish', onFinish);
+    res.removeListener('close', onClose);
+    res.removeListener('error', onError);
+    callback(outcome, error);
+  };
+  const onFinish = (): void => done('finished');
+  // `close` also follows a normal finish, but then `finish` has already fired and removed it. A
+  // response destroyed with an error by the server (`res.destroy(err)`) closes without an
+  // `error` event; `errored` tells it apart from a client that went away.
+  const onClose = (): void => {
+    if (res.writableFinished) done('finished');
+    else if (res.errored) done('error', res.errored);
+    else done('aborted');
+  };
+  const onError = (error: Error): void => done('error', error);
+  res.on('finish', onFinish);
+  res.on('close', onClose);
+  res.on('error', onError);
+}

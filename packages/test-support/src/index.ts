@@ -1,0 +1,74 @@
+import { once } from 'node:events';
+import { createServer, type RequestListener, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+
+export interface Listening {
+  server: Server;
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Starts `handler` (an Express app or any request listener) on 127.0.0.1 on a free port. */
+export async function listen(handler: RequestListener | Server): Promise<Listening> {
+  const server = typeof handler === 'function' ? createServer(handler) : handler;
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return {
+    server,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections?.();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export interface LogSink {
+  stream: Writable;
+  /** Every line written so far, parsed as JSON. */
+  lines(): Record<string, unknown>[];
+  /** Every line written so far, as written. */
+  raw(): string[];
+  clear(): void;
+}
+
+/** A pino destination that keeps each line, to be parsed back as JSON by the test. */
+export function logSink(): LogSink {
+  let buffer = '';
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      buffer += chunk.toString('utf8');
+      callback();
+    },
+  });
+  const raw = (): string[] => buffer.split('\n').filter((line) => line.length > 0);
+  return {
+    stream,
+    raw,
+    lines: () => raw().map((line) => JSON.parse(line) as Record<string, unknown>),
+    clear: () => {
+      buffer = '';
+    },
+  };
+}
+
+/** Resolves after `ms` milliseconds. */
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `condition` every 10 ms until it holds or `timeoutMs` passes. */
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 5000,
+  what = 'condition',
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
