@@ -31,3 +31,4 @@ export {
   optionString,
 } from './options.js';
 export type { NumberRule } from './options.js';
+export { expressRouteTemplate, trackExpressMounts } from './express-route.js';
