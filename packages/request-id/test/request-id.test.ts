@@ -1,0 +1,245 @@
+import { connect } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createRequestIdResolver, isValidRequestId, propagateRequestId } from '../src/index.js';
+import { echoServer, frameworks, type Running } from './frameworks.js';
+
+const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+const closers: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  await Promise.all(closers.splice(0).map((close) => close()));
+});
+
+/** Sends raw header bytes (duplicates and non-ASCII included), which fetch would refuse or merge. */
+function rawGet(
+  url: string,
+  headers: [string, string][],
+): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  const { port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), '127.0.0.1');
+    let data = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (data += chunk));
+    socket.on('error', reject);
+    socket.on('end', () => {
+      const [head = '', body = ''] = data.split('\r\n\r\n');
+      const [statusLine = '', ...lines] = head.split('\r\n');
+      const parsed: Record<string, string> = {};
+      for (const line of lines) {
+        const i = line.indexOf(':');
+        parsed[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim();
+      }
+      resolve({ status: Number(statusLine.split(' ')[1]), headers: parsed, body });
+    });
+    const lines = headers.map(([k, v]) => `${k}: ${v}`).join('\r\n');
+    socket.end(
+      Buffer.from(
+        `GET /ok HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n${lines}\r\n\r\n`,
+        'latin1',
+      ),
+    );
+  });
+}
+
+describe.each(frameworks)('$name', (framework) => {
+  async function start(...args: Parameters<typeof framework.start>): Promise<Running> {
+    const running = await framework.start(...args);
+    closers.push(() => running.close());
+    return running;
+  }
+
+  it('echoes a valid incoming id and uses it everywhere in the request', async () => {
+    const { url, sink } = await start();
+    const response = await fetch(`${url}/ok`, { headers: { 'x-request-id': 'abc-123_x.y:z' } });
+    expect(response.headers.get('x-request-id')).toBe('abc-123_x.y:z');
+    expect(await response.json()).toEqual({
+      id: 'abc-123_x.y:z',
+      context: 'abc-123_x.y:z',
+      fromService: 'abc-123_x.y:z',
+    });
+    const lines = sink.lines().filter((l) => l.msg === 'handler log' || l.msg === 'service called');
+    expect(lines).toHaveLength(2);
+    for (const line of lines)
+      expect(line.reqId ?? (line.req as { id?: string })?.id).toBe('abc-123_x.y:z');
+    expect(lines.find((l) => l.msg === 'service called')?.reqId).toBe('abc-123_x.y:z');
+  });
+
+  it('generates a UUID v7 when the header is missing or empty', async () => {
+    const { url } = await start();
+    const missing = await fetch(`${url}/ok`);
+    const id = missing.headers.get('x-request-id') ?? '';
+    expect(id).toMatch(UUID_V7);
+    expect(((await missing.json()) as { id: string }).id).toBe(id);
+    const empty = await fetch(`${url}/ok`, { headers: { 'x-request-id': '' } });
+    expect(empty.headers.get('x-request-id')).toMatch(UUID_V7);
+  });
+
+  it.each([
+    ['too long', 'a'.repeat(129)],
+    ['a space', 'abc def'],
+    ['a quote', 'abc"def'],
+    ['a brace', 'abc{def}'],
+    ['markup', '<script>alert(1)</script>'],
+  ])('replaces an id with %s and never reflects it', async (_what, bad) => {
+    const { url, sink } = await start();
+    const response = await rawGet(url, [['x-request-id', bad]]);
+    expect(response.status).toBe(200);
+    expect(response.headers['x-request-id']).toMatch(UUID_V7);
+    expect(response.body).not.toContain(bad);
+    for (const line of sink.lines()) {
+      expect(line.reqId).not.toBe(bad);
+      expect((line.req as { id?: unknown } | undefined)?.id).not.toBe(bad);
+    }
+  });
+
+  it('replaces a non-ASCII id', async () => {
+    const { url } = await start();
+    const response = await rawGet(url, [['x-request-id', 'caf\u00e9']]);
+    expect(response.headers['x-request-id']).toMatch(UUID_V7);
+  });
+
+  it('accepts exactly 128 characters', async () => {
+    const { url } = await start();
+    const id = 'b'.repeat(128);
+    const response = await fetch(`${url}/ok`, { headers: { 'x-request-id': id } });
+    expect(response.headers.get('x-request-id')).toBe(id);
+  });
+
+  it('replaces a repeated header', async () => {
+    const { url } = await start();
+    const response = await rawGet(url, [
+      ['x-request-id', 'first'],
+      ['x-request-id', 'second'],
+    ]);
+    const echoed = response.headers['x-request-id'];
+    expect(echoed).toMatch(UUID_V7);
+  });
+
+  it('echoes the id on 404 and on thrown errors', async () => {
+    const { url } = await start();
+    const notFound = await fetch(`${url}/nowhere`, { headers: { 'x-request-id': 'nf-1' } });
+    expect(notFound.status).toBe(404);
+    expect(notFound.headers.get('x-request-id')).toBe('nf-1');
+    const failed = await fetch(`${url}/boom`, { headers: { 'x-request-id': 'err-1' } });
+    expect(failed.status).toBe(500);
+    expect(failed.headers.get('x-request-id')).toBe('err-1');
+    const generated = await fetch(`${url}/boom`);
+    expect(generated.headers.get('x-request-id')).toMatch(UUID_V7);
+  });
+
+  it('keeps 100 concurrent requests apart', async () => {
+    const { url, sink } = await start();
+    const results = await Promise.all(
+      Array.from({ length: 100 }, async (_, i) => {
+        const id = `c-${i}`;
+        const response = await fetch(`${url}/ok`, { headers: { 'x-request-id': id } });
+        return {
+          id,
+          header: response.headers.get('x-request-id'),
+          body: (await response.json()) as Record<string, string>,
+        };
+      }),
+    );
+    for (const r of results) {
+      expect(r.header).toBe(r.id);
+      expect(r.body).toEqual({ id: r.id, context: r.id, fromService: r.id });
+    }
+    const serviceLines = sink.lines().filter((l) => l.msg === 'service called');
+    expect(new Set(serviceLines.map((l) => l.reqId)).size).toBe(100);
+  });
+
+  it('ignores the header with trustIncoming: false, or when the function says no', async () => {
+    const edge = await start({ trustIncoming: false });
+    const r1 = await fetch(`${edge.url}/ok`, { headers: { 'x-request-id': 'caller-chosen' } });
+    expect(r1.headers.get('x-request-id')).toMatch(UUID_V7);
+    const picky = await start({ trustIncoming: (req) => req.headers['x-internal'] === 'yes' });
+    const r2 = await fetch(`${picky.url}/ok`, {
+      headers: { 'x-request-id': 'kept', 'x-internal': 'yes' },
+    });
+    expect(r2.headers.get('x-request-id')).toBe('kept');
+    const r3 = await fetch(`${picky.url}/ok`, { headers: { 'x-request-id': 'dropped' } });
+    expect(r3.headers.get('x-request-id')).toMatch(UUID_V7);
+  });
+
+  it('takes a custom header, validator and generator', async () => {
+    let n = 0;
+    const { url } = await start({
+      header: 'X-Correlation-Id',
+      validate: (id) => id.startsWith('ok/'),
+      generate: () => `gen-${++n}`,
+    });
+    const kept = await fetch(`${url}/ok`, { headers: { 'x-correlation-id': 'ok/1' } });
+    expect(kept.headers.get('x-correlation-id')).toBe('ok/1');
+    const replaced = await fetch(`${url}/ok`, { headers: { 'x-correlation-id': 'nope' } });
+    expect(replaced.headers.get('x-correlation-id')).toBe('gen-1');
+    const joined = await fetch(`${url}/ok`, { headers: { 'x-correlation-id': 'ok/1, ok/2' } });
+    expect(joined.headers.get('x-correlation-id')).toBe('gen-2');
+  });
+
+  it('adds the id to outgoing fetch and node:http calls when enabled', async () => {
+    const downstream = await echoServer();
+    closers.push(downstream.close);
+    const stop = propagateRequestId();
+    closers.push(async () => stop());
+    const { url } = await start({}, downstream.url);
+    const body = (await (
+      await fetch(`${url}/ok`, { headers: { 'x-request-id': 'out-1' } })
+    ).json()) as {
+      viaFetch: Record<string, string>;
+      viaHttp: Record<string, string>;
+    };
+    expect(body.viaFetch['x-request-id']).toBe('out-1');
+    expect(body.viaHttp['x-request-id']).toBe('out-1');
+    stop();
+    const after = (await (
+      await fetch(`${url}/ok`, { headers: { 'x-request-id': 'out-2' } })
+    ).json()) as {
+      viaFetch: Record<string, string>;
+    };
+    expect(after.viaFetch['x-request-id']).toBeUndefined();
+  });
+});
+
+describe('resolver', () => {
+  it('validates the default rule', () => {
+    expect(isValidRequestId('0190b7c4-7c1e-7a4e-9b1a-3c2d4e5f6a7b')).toBe(true);
+    expect(isValidRequestId('a'.repeat(129))).toBe(false);
+    expect(isValidRequestId('a\nb')).toBe(false);
+    expect(isValidRequestId(42)).toBe(false);
+  });
+
+  it('falls back to UUID v7 when a custom generator throws or returns nothing', () => {
+    const throwing = createRequestIdResolver({
+      generate: () => {
+        throw new Error('no');
+      },
+    });
+    const empty = createRequestIdResolver({ generate: () => '' });
+    const req = { headers: {} } as Parameters<typeof throwing.resolve>[0];
+    expect(throwing.resolve(req)).toMatch(UUID_V7);
+    expect(empty.resolve(req)).toMatch(UUID_V7);
+  });
+
+  it('treats a throwing validator or trust function as a no', () => {
+    const r = createRequestIdResolver({
+      validate: () => {
+        throw new Error('x');
+      },
+      trustIncoming: () => true,
+    });
+    expect(r.resolve({ headers: { 'x-request-id': 'abc' } } as never)).toMatch(UUID_V7);
+  });
+
+  it('rejects bad options with coded errors', () => {
+    expect(() => createRequestIdResolver({ header: 'bad header' })).toThrow(
+      'OBSKIT_ERR_INVALID_OPTION: requestId.header must be a valid HTTP header name, got "bad header"',
+    );
+    expect(() => createRequestIdResolver({ validate: 'yes' as never })).toThrow(
+      'requestId.validate must be a function, got "yes"',
+    );
+    expect(() => createRequestIdResolver({ trustIncoming: 'always' as never })).toThrow(
+      'requestId.trustIncoming must be a boolean or a function, got "always"',
+    );
+  });
+});
