@@ -1,1 +1,29 @@
-export {};
+export {
+  createHttpMetrics,
+  DEFAULT_DURATION_BUCKETS,
+  DEFAULT_SIZE_BUCKETS,
+  HEALTH_PATHS,
+  pathOf,
+} from './http.js';
+export type { HttpMetrics } from './http.js';
+export { createMetricsEndpoint, DEFAULT_METRICS_PATH, renderMetrics } from './endpoint.js';
+export type { MetricsEndpoint } from './endpoint.js';
+export { createJobMetrics, DEFAULT_JOB_BUCKETS } from './jobs.js';
+export type { JobMetrics, JobMetricsOptions, JobStatus, JobStep, JobTimer } from './jobs.js';
+export {
+  getOrCreateCounter,
+  getOrCreateGauge,
+  getOrCreateHistogram,
+  METRIC_TYPE_CONFLICT,
+  metricHelpers,
+} from './registry.js';
+export type { MetricHelpers } from './registry.js';
+export type {
+  CounterConfig,
+  GaugeConfig,
+  HistogramConfig,
+  HttpMetricsOptions,
+  MetricsEndpointOptions,
+  MetricsResponse,
+} from './types.js';
+export { Registry } from 'prom-client';
