@@ -1,1 +1,70 @@
-export {};
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { RequestHandler } from 'express';
+import { createHealth, type Health } from './health.js';
+import type { HealthOptions } from './types.js';
+
+export type { HealthOptions } from './types.js';
+
+export type HealthMiddleware = RequestHandler & {
+  health: Health;
+  /**
+   * Hands obskit the `http.Server`: startup turns 200 once it listens, and the graceful shutdown
+   * stops it accepting, closes idle keep-alive connections and waits for in-flight requests.
+   */
+  attach(server: Server): Server;
+};
+
+function pathOf(url: string | undefined): string {
+  if (url === undefined) return '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+/**
+ * Express middleware serving the probes: `const h = health(opts); app.use(h);
+ * h.attach(app.listen(3000))`.
+ */
+export function health(options: HealthOptions = {}): HealthMiddleware {
+  const state = createHealth(options);
+  const middleware = function obskitHealth(
+    req: IncomingMessage,
+    res: ServerResponse,
+    next: () => void,
+  ) {
+    const pending =
+      req.method === 'GET' || req.method === 'HEAD' ? state.handle(pathOf(req.url)) : undefined;
+    if (pending === undefined) {
+      next();
+      return;
+    }
+    void pending.then((result) => {
+      res.statusCode = result.statusCode;
+      res.setHeader('content-type', 'application/json; charset=utf-8');
+      res.setHeader('cache-control', 'no-store');
+      res.end(req.method === 'HEAD' ? undefined : JSON.stringify(result.body));
+    });
+  } as unknown as HealthMiddleware;
+
+  middleware.health = state;
+  middleware.attach = (server) => {
+    if (server.listening) state.markStarted();
+    else server.once('listening', () => state.markStarted());
+    state.setServerCloser(
+      () =>
+        new Promise<void>((resolve) => {
+          // Keep-alive connections become idle as their last response ends; close them as they do.
+          const sweep = setInterval(() => server.closeIdleConnections(), 50);
+          sweep.unref();
+          server.close(() => {
+            clearInterval(sweep);
+            resolve();
+          });
+          server.closeIdleConnections();
+        }),
+    );
+    return server;
+  };
+  return middleware;
+}
+
+export default health;

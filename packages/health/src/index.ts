@@ -1,1 +1,14 @@
-export {};
+export { createHealth, DEFAULT_PATHS } from './health.js';
+export type { Health } from './health.js';
+export { eventLoopDelayCheck, heapUsedCheck, safeError } from './checks.js';
+export type {
+  CheckDefinition,
+  CheckFn,
+  CheckResult,
+  HealthBody,
+  HealthOptions,
+  HealthPaths,
+  HealthResponse,
+  HealthStatus,
+  ShutdownOptions,
+} from './types.js';

@@ -1,0 +1,336 @@
+import { createRequire } from 'node:module';
+import type * as PromClient from 'prom-client';
+import {
+  createLogger,
+  invalidOption,
+  optionBoolean,
+  optionNumber,
+  optionObject,
+  optionString,
+  type Logger,
+} from '@obskit/core';
+import { runCheck, type ResolvedCheck } from './checks.js';
+import type {
+  CheckResult,
+  HealthBody,
+  HealthOptions,
+  HealthResponse,
+  HealthStatus,
+} from './types.js';
+
+export const DEFAULT_PATHS = Object.freeze({
+  live: '/health/live',
+  ready: '/health/ready',
+  startup: '/health/startup',
+  health: '/health',
+});
+
+const DEFAULTS = {
+  timeoutMs: 300,
+  drainDelayMs: 5000,
+  shutdownTimeoutMs: 25_000,
+  signals: ['SIGTERM', 'SIGINT'] as NodeJS.Signals[],
+};
+
+export interface Health {
+  readonly paths: Readonly<Required<NonNullable<HealthOptions['paths']>>>;
+  readonly started: boolean;
+  readonly shuttingDown: boolean;
+  /** 200 while the process answers, also during shutdown. Never runs checks. */
+  live(): HealthResponse;
+  /** Runs the readiness checks (shared by concurrent callers); 503 when starting or shutting down. */
+  ready(): Promise<HealthResponse>;
+  /** 503 `starting` until `markStarted()`, then 200. */
+  startup(): HealthResponse;
+  /** The answer for a probe path, or undefined when `path` is not one. */
+  handle(path: string): Promise<HealthResponse> | undefined;
+  markStarted(): void;
+  /** Keeps the shutdown from finishing until the returned function is called. */
+  hold(name: string): () => void;
+  onShutdown(hook: () => unknown): void;
+  /** Set by adapters: stops accepting connections and resolves when in-flight requests are done. */
+  setServerCloser(close: () => Promise<void>): void;
+  /** Starts the graceful shutdown (idempotent) and resolves when it has run. */
+  shutdown(reason?: string): Promise<void>;
+  /** Removes the signal handlers and the background interval. */
+  close(): void;
+}
+
+type GaugeLike = { set(labels: Record<string, string>, value: number): void };
+type HistogramLike = { observe(labels: Record<string, string>, value: number): void };
+
+function healthMetrics(
+  registry: unknown,
+): { status: GaugeLike; duration: HistogramLike } | undefined {
+  if (registry === undefined) return undefined;
+  if (
+    registry === null ||
+    typeof (registry as { getSingleMetric?: unknown }).getSingleMetric !== 'function'
+  ) {
+    throw invalidOption('health.registry', 'a prom-client Registry', registry);
+  }
+  const require = createRequire(import.meta.url);
+  const prom = require('prom-client') as typeof PromClient;
+  const reg = registry as PromClient.Registry;
+  const status =
+    (reg.getSingleMetric('health_check_status') as GaugeLike | undefined) ??
+    new prom.Gauge({
+      name: 'health_check_status',
+      help: 'Health check result: 1 up, 0 down.',
+      labelNames: ['check'],
+      registers: [reg],
+    });
+  const duration =
+    (reg.getSingleMetric('health_check_duration_seconds') as HistogramLike | undefined) ??
+    new prom.Histogram({
+      name: 'health_check_duration_seconds',
+      help: 'Health check duration in seconds.',
+      labelNames: ['check'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [reg],
+    });
+  return { status, duration };
+}
+
+/** Framework-free probes and graceful shutdown; the Fastify and Express adapters build on it. */
+export function createHealth(options: HealthOptions = {}): Health {
+  optionObject(options, 'health');
+  const version = optionString(
+    options.version,
+    'health.version',
+    process.env.npm_package_version || '0.0.0',
+  );
+  const defaultTimeout = optionNumber(options.timeoutMs, 'health.timeoutMs', DEFAULTS.timeoutMs, {
+    min: 1,
+  });
+  const cacheMs = optionNumber(options.cacheMs, 'health.cacheMs', 0, { min: 0 });
+  const intervalMs = optionNumber(options.intervalMs, 'health.intervalMs', undefined, { min: 1 });
+  const hideDetails = optionBoolean(options.hideDetails, 'health.hideDetails', false);
+  const log: Logger = options.logger ?? createLogger({ service: process.env.OTEL_SERVICE_NAME });
+  const paths = { ...DEFAULT_PATHS, ...optionObject(options.paths, 'health.paths') };
+  for (const [key, value] of Object.entries(paths)) {
+    if (typeof value !== 'string' || !value.startsWith('/')) {
+      throw invalidOption(`health.paths.${key}`, 'a path starting with "/"', value);
+    }
+  }
+  const checks: ResolvedCheck[] = Object.entries(
+    optionObject(options.checks, 'health.checks') ?? {},
+  ).map(([name, def]) => {
+    const path = `health.checks.${name}`;
+    if (typeof def === 'function')
+      return { name, check: def, critical: true, timeoutMs: defaultTimeout };
+    optionObject(def, path);
+    if (typeof def?.check !== 'function')
+      throw invalidOption(`${path}.check`, 'a function', def?.check);
+    return {
+      name,
+      check: def.check,
+      critical: optionBoolean(def.critical, `${path}.critical`, true),
+      timeoutMs: optionNumber(def.timeoutMs, `${path}.timeoutMs`, defaultTimeout, { min: 1 }),
+    };
+  });
+  const metrics = healthMetrics(options.registry);
+  const shutdownOptions =
+    options.shutdown === false
+      ? undefined
+      : optionObject(options.shutdown ?? {}, 'health.shutdown');
+  const drainDelayMs = optionNumber(
+    shutdownOptions?.drainDelayMs,
+    'health.shutdown.drainDelayMs',
+    DEFAULTS.drainDelayMs,
+    { min: 0 },
+  );
+  const shutdownTimeoutMs = optionNumber(
+    shutdownOptions?.timeoutMs,
+    'health.shutdown.timeoutMs',
+    DEFAULTS.shutdownTimeoutMs,
+    { min: 1 },
+  );
+  const exit = optionBoolean(shutdownOptions?.exit, 'health.shutdown.exit', true);
+  const signals =
+    shutdownOptions === undefined ? [] : (shutdownOptions.signals ?? DEFAULTS.signals);
+  if (!Array.isArray(signals))
+    throw invalidOption('health.shutdown.signals', 'an array of signal names', signals);
+  const hooks: (() => unknown)[] = [];
+  const given = shutdownOptions?.onShutdown;
+  if (given !== undefined) {
+    for (const hook of Array.isArray(given) ? given : [given]) {
+      if (typeof hook !== 'function')
+        throw invalidOption(
+          'health.shutdown.onShutdown',
+          'a function or an array of functions',
+          hook,
+        );
+      hooks.push(hook);
+    }
+  }
+
+  const startedAt = performance.now();
+  let started = false;
+  let shuttingDown = false;
+  let closeServer: (() => Promise<void>) | undefined;
+  const holds = new Map<number, string>();
+  let holdSeq = 0;
+  const released: (() => void)[] = [];
+
+  const body = (status: HealthStatus, results?: Record<string, CheckResult>): HealthBody => ({
+    status,
+    version,
+    uptimeSeconds: Math.round((performance.now() - startedAt) / 100) / 10,
+    timestamp: new Date().toISOString(),
+    ...(results !== undefined && !hideDetails ? { checks: results } : {}),
+  });
+  const answer = (status: HealthStatus, results?: Record<string, CheckResult>): HealthResponse => ({
+    statusCode: status === 'healthy' || status === 'degraded' ? 200 : 503,
+    body: body(status, results),
+  });
+
+  let running: Promise<Record<string, CheckResult>> | undefined;
+  let last: { at: number; results: Record<string, CheckResult> } | undefined;
+  const runAll = (): Promise<Record<string, CheckResult>> => {
+    // Single flight: concurrent probes share one run of the checks.
+    running ??= Promise.all(checks.map((c) => runCheck(c))).then((list) => {
+      const results: Record<string, CheckResult> = {};
+      list.forEach((r, i) => {
+        const name = (checks[i] as ResolvedCheck).name;
+        results[name] = r;
+        metrics?.status.set({ check: name }, r.status === 'healthy' ? 1 : 0);
+        metrics?.duration.observe({ check: name }, r.durationMs / 1000);
+        if (r.status !== 'healthy')
+          log.warn({ check: name, error: r.error, critical: r.critical }, 'health check failed');
+      });
+      last = { at: performance.now(), results };
+      running = undefined;
+      return results;
+    });
+    return running;
+  };
+  let interval: NodeJS.Timeout | undefined;
+  if (intervalMs !== undefined && checks.length > 0) {
+    interval = setInterval(() => void runAll(), intervalMs);
+    interval.unref();
+  }
+
+  const ready = async (): Promise<HealthResponse> => {
+    if (shuttingDown) return answer('shutting_down');
+    if (!started) return answer('starting');
+    let results: Record<string, CheckResult>;
+    if (last !== undefined && (interval !== undefined || performance.now() - last.at < cacheMs))
+      results = last.results;
+    else results = await runAll();
+    if (shuttingDown) return answer('shutting_down');
+    let status: HealthStatus = 'healthy';
+    for (const r of Object.values(results)) {
+      if (r.status === 'unhealthy') {
+        if (r.critical) {
+          status = 'unhealthy';
+          break;
+        }
+        status = 'degraded';
+      }
+    }
+    return answer(status, results);
+  };
+
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (shuttingDown) {
+      log.warn({ signal }, 'shutdown already in progress; signal ignored');
+      return;
+    }
+    void shutdown(signal);
+  };
+  for (const signal of signals) process.on(signal, onSignal);
+
+  let shutdownPromise: Promise<void> | undefined;
+  const shutdown = (reason = 'shutdown()'): Promise<void> => {
+    shutdownPromise ??= (async () => {
+      shuttingDown = true;
+      log.info(
+        { reason, drainDelayMs, timeoutMs: shutdownTimeoutMs },
+        'shutdown: readiness now 503, draining',
+      );
+      const deadline = setTimeout(() => {
+        log.error(
+          { holds: [...holds.values()], serverClosing: closeServer !== undefined },
+          `shutdown: timed out after ${shutdownTimeoutMs} ms, still running: ${[...holds.values()].join(', ') || 'in-flight requests'}`,
+        );
+        if (exit) process.exit(1);
+      }, shutdownTimeoutMs);
+      // Not unref()ed: held work may have nothing else keeping the process alive, and the
+      // process must not end before the hooks ran or the deadline passed.
+      if (drainDelayMs > 0) await new Promise((r) => setTimeout(r, drainDelayMs));
+      if (closeServer !== undefined) {
+        log.info('shutdown: closing the server, waiting for in-flight requests');
+        try {
+          await closeServer();
+        } catch (error) {
+          log.error({ err: error }, 'shutdown: closing the server failed');
+        }
+      }
+      if (holds.size > 0) {
+        log.info({ holds: [...holds.values()] }, 'shutdown: waiting for held work');
+        await new Promise<void>((resolve) => released.push(resolve));
+      }
+      log.info({ hooks: hooks.length }, 'shutdown: running hooks');
+      for (const hook of hooks.splice(0)) {
+        try {
+          await hook();
+        } catch (error) {
+          log.error({ err: error }, 'shutdown: a hook failed; running the others');
+        }
+      }
+      clearTimeout(deadline);
+      cleanup();
+      log.info('shutdown: complete');
+      if (exit) process.exit(0);
+    })();
+    return shutdownPromise;
+  };
+
+  const cleanup = (): void => {
+    for (const signal of signals) process.off(signal, onSignal);
+    if (interval !== undefined) clearInterval(interval);
+  };
+
+  return {
+    paths,
+    get started() {
+      return started;
+    },
+    get shuttingDown() {
+      return shuttingDown;
+    },
+    live: () => answer('healthy'),
+    ready,
+    startup: () => answer(started ? 'healthy' : 'starting'),
+    handle(path) {
+      if (path === paths.live) return Promise.resolve(answer('healthy'));
+      if (path === paths.ready || path === paths.health) return ready();
+      if (path === paths.startup) return Promise.resolve(answer(started ? 'healthy' : 'starting'));
+      return undefined;
+    },
+    markStarted() {
+      started = true;
+    },
+    hold(name) {
+      const id = ++holdSeq;
+      holds.set(id, name);
+      let done = false;
+      return () => {
+        if (done) return;
+        done = true;
+        holds.delete(id);
+        if (holds.size === 0) for (const resolve of released.splice(0)) resolve();
+      };
+    },
+    onShutdown(hook) {
+      if (typeof hook !== 'function') throw invalidOption('health.onShutdown', 'a function', hook);
+      hooks.push(hook);
+    },
+    setServerCloser(close) {
+      closeServer = close;
+    },
+    shutdown,
+    close: cleanup,
+  };
+}

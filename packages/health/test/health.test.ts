@@ -1,0 +1,206 @@
+import { listen, sleep } from '@obskit/test-support';
+import express from 'express';
+import Fastify from 'fastify';
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { health as expressHealth } from '../src/express.js';
+import { health as fastifyHealth } from '../src/fastify.js';
+import { createHealth, type HealthBody, type HealthOptions } from '../src/index.js';
+
+const closers: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  await Promise.all(closers.splice(0).map((close) => close()));
+});
+
+interface Running {
+  url: string;
+}
+
+const frameworks = [
+  {
+    name: 'fastify',
+    async start(options: HealthOptions): Promise<Running> {
+      const app = Fastify();
+      await app.register(fastifyHealth, { shutdown: false, ...options });
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      closers.push(() => app.close());
+      return { url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}` };
+    },
+  },
+  {
+    name: 'express',
+    async start(options: HealthOptions): Promise<Running> {
+      const app = express();
+      const h = expressHealth({ shutdown: false, ...options });
+      app.use(h);
+      const running = await listen(app);
+      h.attach(running.server);
+      closers.push(running.close);
+      return { url: running.url };
+    },
+  },
+];
+
+async function probe(
+  url: string,
+  path = '/health/ready',
+): Promise<{ status: number; body: HealthBody }> {
+  const response = await fetch(url + path);
+  return { status: response.status, body: (await response.json()) as HealthBody };
+}
+
+describe.each(frameworks)('$name', (framework) => {
+  it('answers healthy with the DESIGN.md JSON', async () => {
+    const { url } = await framework.start({
+      version: '1.4.0',
+      checks: { database: () => ({ pool: 3 }) },
+    });
+    const { status, body } = await probe(url);
+    expect(status).toBe(200);
+    expect(body).toMatchObject({
+      status: 'healthy',
+      version: '1.4.0',
+      checks: { database: { status: 'healthy', critical: true, details: { pool: 3 } } },
+    });
+    expect(typeof body.uptimeSeconds).toBe('number');
+    expect(new Date(body.timestamp).toISOString()).toBe(body.timestamp);
+    expect((await probe(url, '/health')).body.status).toBe('healthy');
+  });
+
+  it('critical failure → 503 unhealthy; non-critical → 200 degraded; liveness unaffected', async () => {
+    const failing = await framework.start({
+      checks: {
+        database: () => Promise.reject(new Error('connection refused\n    at Socket.stack')),
+      },
+    });
+    const down = await probe(failing.url);
+    expect(down.status).toBe(503);
+    expect(down.body.status).toBe('unhealthy');
+    expect(down.body.checks?.database?.error).toBe('connection refused');
+    expect((await probe(failing.url, '/health/live')).status).toBe(200);
+
+    const degraded = await framework.start({
+      checks: {
+        database: () => true,
+        cache: { check: () => Promise.reject(new Error('miss')), critical: false },
+      },
+    });
+    const d = await probe(degraded.url);
+    expect(d.status).toBe(200);
+    expect(d.body.status).toBe('degraded');
+  });
+
+  it('a check that never resolves → 503 within its timeout plus a small margin', async () => {
+    const { url } = await framework.start({
+      checks: { hang: { check: () => new Promise(() => {}), timeoutMs: 200 } },
+    });
+    const started = performance.now();
+    const { status, body } = await probe(url);
+    const elapsed = performance.now() - started;
+    expect(status).toBe(503);
+    expect(body.checks?.hang?.error).toBe('timed out after 200 ms');
+    expect(elapsed).toBeGreaterThanOrEqual(190);
+    expect(elapsed).toBeLessThan(700);
+  });
+
+  it('a check that throws synchronously fails cleanly', async () => {
+    const { url } = await framework.start({
+      checks: {
+        sync: () => {
+          throw new Error('x'.repeat(500));
+        },
+      },
+    });
+    const { status, body } = await probe(url);
+    expect(status).toBe(503);
+    expect(body.checks?.sync?.error?.length).toBeLessThanOrEqual(200);
+  });
+
+  it('ten concurrent probes run a check once', async () => {
+    let runs = 0;
+    const { url } = await framework.start({
+      checks: {
+        db: async () => {
+          runs++;
+          await sleep(100);
+        },
+      },
+    });
+    const results = await Promise.all(Array.from({ length: 10 }, () => probe(url)));
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    expect(runs).toBe(1);
+  });
+
+  it('startup turns 200 once the server listens; hideDetails hides checks', async () => {
+    const { url } = await framework.start({ hideDetails: true, checks: { db: () => true } });
+    const startup = await probe(url, '/health/startup');
+    expect(startup.status).toBe(200);
+    const ready = await probe(url);
+    expect(ready.body.checks).toBeUndefined();
+  });
+
+  it('records health_check_status and health_check_duration_seconds', async () => {
+    const registry = new Registry();
+    const { url } = await framework.start({
+      registry,
+      checks: {
+        db: () => true,
+        cache: { check: () => Promise.reject(new Error('x')), critical: false },
+      },
+    });
+    await probe(url);
+    const text = await registry.metrics();
+    expect(text).toContain('health_check_status{check="db"} 1');
+    expect(text).toContain('health_check_status{check="cache"} 0');
+    expect(text).toContain('health_check_duration_seconds_count{check="db"} 1');
+  });
+});
+
+describe('createHealth', () => {
+  it('is starting before markStarted and shutting_down during shutdown', async () => {
+    const h = createHealth({ shutdown: { signals: [], drainDelayMs: 50, exit: false } });
+    expect((await h.ready()).body.status).toBe('starting');
+    expect(h.startup().statusCode).toBe(503);
+    h.markStarted();
+    expect((await h.ready()).statusCode).toBe(200);
+    const done = h.shutdown();
+    expect((await h.ready()).body.status).toBe('shutting_down');
+    expect(h.live().statusCode).toBe(200);
+    await done;
+  });
+
+  it('runs hooks once, even when one throws and shutdown is called twice', async () => {
+    const ran: string[] = [];
+    const h = createHealth({
+      shutdown: {
+        signals: [],
+        drainDelayMs: 0,
+        exit: false,
+        onShutdown: [
+          () => {
+            ran.push('a');
+            throw new Error('boom');
+          },
+          () => ran.push('b'),
+        ],
+      },
+    });
+    await Promise.all([h.shutdown(), h.shutdown()]);
+    await h.shutdown();
+    expect(ran).toEqual(['a', 'b']);
+  });
+
+  it('rejects bad options with coded errors', () => {
+    expect(() =>
+      createHealth({ checks: { db: { check: () => true, timeoutMs: 'fast' as never } } }),
+    ).toThrow(
+      'OBSKIT_ERR_INVALID_OPTION: health.checks.db.timeoutMs must be a number >= 1, got "fast"',
+    );
+    expect(() => createHealth({ checks: { db: 'yes' as never } })).toThrow(
+      'health.checks.db must be an object, got "yes"',
+    );
+    expect(() => createHealth({ paths: { live: 'live' } })).toThrow(
+      'health.paths.live must be a path starting with "/"',
+    );
+  });
+});
