@@ -16,6 +16,8 @@ export default tseslint.config(
       'bench/results/**',
       '**/*.config.ts',
       '**/*.config.js',
+      // tsup writes a temporary tsup.config.bundled_*.mjs while a build runs beside the lint.
+      '**/tsup.config.*',
     ],
   },
   js.configs.recommended,
