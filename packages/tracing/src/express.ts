@@ -1,1 +1,47 @@
-export {};
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { expressRouteTemplate, onResponseDone, trackExpressMounts } from '@obskit/core';
+import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
+import { createServerTracing, runRequestInSpan, tracingActive } from './server.js';
+
+const kError = Symbol.for('obskit.tracing.error');
+type WithError = IncomingMessage & { [kError]?: unknown };
+
+export interface TracingMiddlewareOptions {
+  /** Make spans even when no SDK was started when the middleware was created. Default false. */
+  force?: boolean;
+}
+
+const passThrough: RequestHandler = (_req, _res, next) => next();
+
+/**
+ * Express middleware for route-named server spans. Mount it first; add
+ * `tracingErrors()` after the routes so thrown errors are recorded on the span.
+ */
+export function tracing(options: TracingMiddlewareOptions = {}): RequestHandler {
+  if (options.force !== true && !tracingActive()) return passThrough;
+  trackExpressMounts(express.Router);
+  const server = createServerTracing();
+  return function obskitTracing(req: IncomingMessage, res: ServerResponse, next: () => void) {
+    const state = server.start(req);
+    onResponseDone(req, res, (outcome, error) => {
+      const status =
+        outcome === 'aborted'
+          ? undefined
+          : outcome === 'error' && !res.headersSent
+            ? 500
+            : res.statusCode;
+      server.end(state, expressRouteTemplate(req), status, (req as WithError)[kError] ?? error);
+    });
+    runRequestInSpan(req, state, next);
+  } as RequestHandler;
+}
+
+/** Error middleware that notes a thrown error for the span and passes it on unchanged. */
+export function tracingErrors(): ErrorRequestHandler {
+  return (error: unknown, req, _res, next) => {
+    (req as unknown as WithError)[kError] = error;
+    next(error);
+  };
+}
+
+export default tracing;

@@ -1,0 +1,141 @@
+import type { IncomingMessage } from 'node:http';
+import {
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Context,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api';
+import { isStandardMethod, requestContextOf, runInRequestContext } from '@obskit/core';
+import { kOtelContext, sharedContextActive } from './context-manager.js';
+
+const VERSION = '0.0.0';
+
+export interface ServerSpan {
+  span: Span;
+  context: Context;
+  method: string;
+  ended: boolean;
+}
+
+export interface ServerTracing {
+  /** Starts the server span of a request, fills the request context, returns the span state. */
+  start(req: IncomingMessage): ServerSpan;
+  /** Names the span by route, sets the response attributes and ends it (once). */
+  end(
+    state: ServerSpan,
+    route: string | undefined,
+    statusCode: number | undefined,
+    error?: unknown,
+  ): void;
+}
+
+/** Whether an OpenTelemetry SDK has been registered (otherwise the adapters add no hooks). */
+export function tracingActive(): boolean {
+  const provider = trace.getTracerProvider() as { getDelegate?: () => unknown };
+  if (typeof provider.getDelegate !== 'function') return true;
+  const delegate = provider.getDelegate();
+  return (
+    delegate !== undefined &&
+    delegate !== null &&
+    delegate.constructor?.name !== 'NoopTracerProvider'
+  );
+}
+
+function pathOf(url: string | undefined): string {
+  if (url === undefined) return '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+/**
+ * The HTTP server span per the stable semantic conventions, started by the framework adapter:
+ * `http.request.method` (+ `_original`), `url.path`, `url.scheme`, `http.route`,
+ * `http.response.status_code`, `error.type`. No header or query values are recorded.
+ */
+export function createServerTracing(
+  tracer: Tracer = trace.getTracer('@obskit/tracing', VERSION),
+): ServerTracing {
+  return {
+    start(req) {
+      const parent = propagation.extract(ROOT_CONTEXT, req.headers);
+      const original = req.method ?? 'GET';
+      const known = isStandardMethod(original);
+      const method = known ? original : '_OTHER';
+      const encrypted = (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true;
+      const span = tracer.startSpan(
+        known ? method : 'HTTP',
+        {
+          kind: SpanKind.SERVER,
+          attributes: {
+            'http.request.method': method,
+            ...(known ? {} : { 'http.request.method_original': original.slice(0, 64) }),
+            'url.path': pathOf(req.url),
+            'url.scheme': encrypted ? 'https' : 'http',
+          },
+        },
+        parent,
+      );
+      const spanContext = span.spanContext();
+      const store = requestContextOf(req);
+      store.traceId = spanContext.traceId;
+      store.spanId = spanContext.spanId;
+      store.traceFlags = (spanContext.traceFlags & 1) === 1 ? '01' : '00';
+      return {
+        span,
+        context: trace.setSpan(parent, span),
+        method: known ? method : 'HTTP',
+        ended: false,
+      };
+    },
+    end(state, route, statusCode, error) {
+      if (state.ended) return;
+      state.ended = true;
+      const { span } = state;
+      if (route) {
+        span.setAttribute('http.route', route);
+        span.updateName(`${state.method} ${route}`);
+      }
+      if (statusCode !== undefined) span.setAttribute('http.response.status_code', statusCode);
+      if (error !== undefined && error !== null) {
+        const e = error as { name?: unknown; constructor?: { name?: unknown }; message?: unknown };
+        const type =
+          typeof e.constructor?.name === 'string' && e.constructor.name !== 'Object'
+            ? e.constructor.name
+            : typeof e.name === 'string'
+              ? e.name
+              : '_OTHER';
+        span.setAttribute('error.type', type);
+        if (error instanceof Error) span.recordException(error);
+        span.setStatus({
+          code: SpanStatusCode.ERROR,
+          message: typeof e.message === 'string' ? e.message.slice(0, 200) : undefined,
+        });
+      } else if (statusCode !== undefined && statusCode >= 500) {
+        span.setAttribute('error.type', String(statusCode));
+        span.setStatus({ code: SpanStatusCode.ERROR });
+      } else if (statusCode === undefined) {
+        span.setAttribute('error.type', 'aborted');
+      }
+      span.end();
+    },
+  };
+}
+
+/**
+ * Runs the rest of the request inside the span's OpenTelemetry context and the obskit request
+ * context. With obskit's shared context manager that is one store to enter; with another
+ * manager (an SDK set up by hand) it is both.
+ */
+export function runRequestInSpan(req: IncomingMessage, state: ServerSpan, next: () => void): void {
+  if (sharedContextActive()) {
+    requestContextOf(req)[kOtelContext] = state.context;
+    runInRequestContext(req, next);
+  } else {
+    context.with(state.context, () => runInRequestContext(req, next));
+  }
+}

@@ -1,0 +1,107 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { requestContextOf } from '@obskit/core';
+import { listen } from '@obskit/test-support';
+import Fastify from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { tracing } from '../src/fastify.js';
+
+const packageDir = fileURLToPath(new URL('..', import.meta.url));
+const closers: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  await Promise.all(closers.splice(0).map((close) => close()));
+});
+
+interface OtlpSpan {
+  name: string;
+  traceId: string;
+  attributes: { key: string; value: { stringValue?: string; intValue?: string | number } }[];
+}
+
+/** An OTLP/HTTP (JSON) receiver on 127.0.0.1 that keeps what arrives. */
+async function receiver() {
+  const received: { resource: Record<string, string>; spans: OtlpSpan[] }[] = [];
+  const running = await listen(
+    createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        if (req.url === '/v1/traces') {
+          const payload = JSON.parse(body) as {
+            resourceSpans: {
+              resource: { attributes: { key: string; value: { stringValue?: string } }[] };
+              scopeSpans: { spans: OtlpSpan[] }[];
+            }[];
+          };
+          for (const rs of payload.resourceSpans) {
+            const resource = Object.fromEntries(
+              rs.resource.attributes.map((a) => [a.key, a.value.stringValue ?? '']),
+            );
+            received.push({ resource, spans: rs.scopeSpans.flatMap((s) => s.spans) });
+          }
+        }
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    }),
+  );
+  closers.push(running.close);
+  return { url: running.url, received };
+}
+
+async function runPreloaded(
+  flag: '--import' | '--require',
+  script: string,
+  endpoint: string,
+): Promise<number | null> {
+  const child = spawn(process.execPath, [flag, '@obskit/tracing/register', script], {
+    cwd: packageDir,
+    env: {
+      ...process.env,
+      OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+      OTEL_SERVICE_NAME: 'preloaded',
+      OTEL_RESOURCE_ATTRIBUTES: 'team=payments,region=eu%2Dwest',
+      OTEL_TRACES_EXPORTER: 'otlp',
+    },
+    stdio: 'inherit',
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(timer);
+  return code;
+}
+
+describe('preload and OTLP export', () => {
+  it.each([
+    ['--import', 'test/fixtures/app.mjs'],
+    ['--require', 'test/fixtures/app.cjs'],
+  ] as const)(
+    'node %s @obskit/tracing/register exports route-named spans over OTLP/HTTP',
+    async (flag, script) => {
+      const { url, received } = await receiver();
+      expect(await runPreloaded(flag, script, url)).toBe(0);
+      const spans = received.flatMap((r) => r.spans);
+      const server = spans.find((s) => s.name === 'GET /users/:id');
+      expect(server, JSON.stringify(spans.map((s) => s.name))).toBeDefined();
+      expect(server?.traceId).toMatch(/^[0-9a-f]{32}$/);
+      const resource = received[0]?.resource ?? {};
+      expect(resource['service.name']).toBe('preloaded');
+      expect(resource.team).toBe('payments');
+      expect(resource.region).toBe('eu-west');
+    },
+    30_000,
+  );
+});
+
+describe('without a started SDK', () => {
+  it('the plugin adds no hooks and the app works', async () => {
+    const app = Fastify();
+    await app.register(tracing);
+    app.get('/', async (request) => ({ traceId: requestContextOf(request.raw).traceId ?? null }));
+    closers.push(() => app.close());
+    const response = await app.inject({ url: '/', headers: { traceparent: 'garbage' } });
+    expect(response.json()).toEqual({ traceId: null });
+    expect(app.printPlugins()).toContain('@obskit/tracing');
+  });
+});
