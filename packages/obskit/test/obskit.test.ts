@@ -1,0 +1,164 @@
+import { createLogger, type Logger } from '@obskit/core';
+import { listen, logSink, sleep, type LogSink } from '@obskit/test-support';
+import { SpanKind } from '@opentelemetry/api';
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import Fastify from 'fastify';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { getTracingHandle } from '@obskit/tracing';
+import { obskit as expressObskit } from '../src/express.js';
+import { obskit as fastifyObskit, obskitServerOptions } from '../src/fastify.js';
+import type { ObskitOptions } from '../src/options.js';
+
+const exporter = new InMemorySpanExporter();
+const tracingOptions = { exporter, processor: 'simple' as const };
+afterAll(async () => {
+  await getTracingHandle()?.shutdown();
+});
+beforeEach(() => exporter.reset());
+const closers: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  await Promise.all(closers.splice(0).map((close) => close()));
+});
+
+interface Running {
+  url: string;
+  sink: LogSink;
+}
+
+function routes(logger: () => Logger) {
+  return {
+    user: async (id: string) => {
+      logger().info({ id }, 'loading user');
+      await sleep(1);
+      return { id };
+    },
+  };
+}
+
+const frameworks = [
+  {
+    name: 'fastify',
+    async start(extra: Partial<ObskitOptions> = {}): Promise<Running> {
+      const sink = logSink();
+      const logger = createLogger({ service: 'orders', destination: sink.stream });
+      const options: ObskitOptions = {
+        service: 'orders',
+        version: '1.4.0',
+        logger,
+        tracing: tracingOptions,
+        health: { shutdown: false },
+        ...extra,
+      };
+      const app = Fastify(obskitServerOptions(options));
+      await app.register(fastifyObskit, options);
+      const r = routes(() => logger);
+      app.get('/users/:id', async (request) => r.user((request.params as { id: string }).id));
+      app.get('/boom', async () => {
+        throw new Error('boom');
+      });
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      closers.push(() => app.close());
+      return { url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}`, sink };
+    },
+  },
+  {
+    name: 'express',
+    async start(extra: Partial<ObskitOptions> = {}): Promise<Running> {
+      const sink = logSink();
+      const logger = createLogger({ service: 'orders', destination: sink.stream });
+      const o = expressObskit({
+        service: 'orders',
+        version: '1.4.0',
+        logger,
+        tracing: tracingOptions,
+        health: { shutdown: false },
+        ...extra,
+      });
+      const app = express();
+      app.use(o);
+      const r = routes(() => logger);
+      app.get('/users/:id', async (req, res) => {
+        res.json(await r.user(req.params.id as string));
+      });
+      app.get('/boom', () => {
+        throw new Error('boom');
+      });
+      app.use(o.errors());
+      app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
+        res.status(500).json({ error: err.message });
+      });
+      const running = await listen(app);
+      o.attach(running.server);
+      closers.push(running.close);
+      return { url: running.url, sink };
+    },
+  },
+];
+
+describe.each(frameworks)('obskit on $name', (framework) => {
+  it('turns everything on: id, span, metrics, health and one access line per request', async () => {
+    const { url, sink } = await framework.start();
+    const response = await fetch(`${url}/users/7`, { headers: { 'x-request-id': 'req-abc' } });
+    expect(response.headers.get('x-request-id')).toBe('req-abc');
+    expect(await response.json()).toEqual({ id: '7' });
+    await fetch(`${url}/boom`, { headers: { 'x-request-id': 'req-boom' } });
+    await sleep(20);
+
+    const server = exporter
+      .getFinishedSpans()
+      .find((s) => s.kind === SpanKind.SERVER && s.name === 'GET /users/:id');
+    expect(server).toBeDefined();
+    const traceId = server?.spanContext().traceId;
+
+    const lines = sink.lines();
+    const handlerLine = lines.find((l) => l.msg === 'loading user');
+    expect(handlerLine).toMatchObject({ reqId: 'req-abc', trace_id: traceId, service: 'orders' });
+    const access = lines.filter((l) => l.msg === 'request completed');
+    expect(access, JSON.stringify(access)).toHaveLength(2);
+    expect(access.find((l) => l.reqId === 'req-abc')).toMatchObject({
+      method: 'GET',
+      path: '/users/7',
+      route: '/users/:id',
+      statusCode: 200,
+      trace_id: traceId,
+    });
+    expect(access.find((l) => l.reqId === 'req-boom')).toMatchObject({
+      route: '/boom',
+      statusCode: 500,
+    });
+    for (const raw of sink.raw().filter((l) => l.includes('request completed'))) {
+      expect(raw.match(/"reqId"/g)).toHaveLength(1);
+    }
+    expect(typeof access[0]?.durationMs).toBe('number');
+
+    const metricsText = await (await fetch(`${url}/metrics`)).text();
+    expect(metricsText).toContain(
+      'http_requests_total{method="GET",route="/users/:id",status_code="200"} 1',
+    );
+    expect(metricsText).toContain(
+      'http_requests_total{method="GET",route="/boom",status_code="500"} 1',
+    );
+    const ready = await fetch(`${url}/health/ready`);
+    expect(ready.status).toBe(200);
+    expect(ready.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(((await ready.json()) as { version: string }).version).toBe('1.4.0');
+    // Probes and scrapes write no access line and no series.
+    expect(sink.lines().filter((l) => l.msg === 'request completed')).toHaveLength(2);
+  });
+
+  it('turns sections off', async () => {
+    const { url } = await framework.start({ metrics: false, health: false, requestId: false });
+    expect((await fetch(`${url}/metrics`)).status).toBe(404);
+    expect((await fetch(`${url}/health/ready`)).status).toBe(404);
+    expect((await fetch(`${url}/users/1`)).headers.get('x-request-id')).toBeNull();
+  });
+});
+
+describe('options', () => {
+  it('require a service', () => {
+    expect(() => expressObskit({} as ObskitOptions)).toThrow(
+      'OBSKIT_ERR_INVALID_OPTION: obskit.service must be a non-empty string',
+    );
+  });
+});
