@@ -1,0 +1,144 @@
+import { join } from 'node:path';
+import { createLogger, type Logger } from '@obskit/core';
+import { injectTraceContext } from '@obskit/tracing';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type {} from '@obskit/health/fastify';
+import type {} from '@obskit/metrics/fastify';
+import { obskit, obskitServerOptions } from 'obskit/fastify';
+import { JobStore } from './store.js';
+
+export const JOB_TYPES = ['email', 'report', 'thumbnail'] as const;
+
+export interface ApiOptions {
+  dataDir: string;
+  logger?: Logger;
+  /** A worker that has not reported for this long makes the API `degraded`. Default 15 s. */
+  workerStaleMs?: number;
+  /** Graceful shutdown settings (tests shorten the drain). */
+  drainDelayMs?: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The demo API: a job queue on SQLite, with obskit turned on. */
+export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
+  const store = new JobStore(join(options.dataDir, 'jobs.sqlite'));
+  const logger = options.logger ?? createLogger({ service: 'obskit-demo-api' });
+  const workerStaleMs = options.workerStaleMs ?? 15_000;
+  const obskitOptions = {
+    service: 'obskit-demo-api',
+    logger,
+    tracing: {},
+    health: {
+      checks: {
+        database: () => store.ping(),
+        worker: {
+          critical: false,
+          check: () => {
+            const last = store.lastHeartbeat();
+            if (last === undefined) throw new Error('no worker has reported yet');
+            const age = Date.now() - last.getTime();
+            if (age > workerStaleMs)
+              throw new Error(`last worker heartbeat ${Math.round(age / 1000)} s ago`);
+            return { lastHeartbeat: last.toISOString() };
+          },
+        },
+      },
+      shutdown: { drainDelayMs: options.drainDelayMs ?? 5000, onShutdown: () => store.close() },
+    },
+  };
+  const app = Fastify({
+    ...obskitServerOptions(obskitOptions),
+    bodyLimit: 64 * 1024,
+    // Unknown fields are an error, not silently dropped: a bad body stores nothing.
+    ajv: { customOptions: { removeAdditional: false } },
+  });
+  await app.register(obskit, obskitOptions);
+  const created = app.metrics.counter({
+    name: 'jobs_created_total',
+    help: 'Jobs accepted by the API, by type.',
+    labelNames: ['type'],
+  });
+
+  app.post(
+    '/jobs',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['type'],
+          additionalProperties: false,
+          properties: {
+            type: { type: 'string', enum: [...JOB_TYPES] },
+            payload: { type: 'object', maxProperties: 50 },
+            maxAttempts: { type: 'integer', minimum: 1, maximum: 10 },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body as { type: string; payload?: object; maxAttempts?: number };
+      const id = store.create({
+        type: body.type,
+        payload: body.payload ?? {},
+        maxAttempts: body.maxAttempts,
+        requestId: request.id,
+        trace: injectTraceContext() as Record<string, string>,
+      });
+      created.inc({ type: body.type });
+      request.log.info({ jobId: id, type: body.type }, 'job queued');
+      return reply.code(202).send({ id, status: 'queued' });
+    },
+  );
+
+  app.get(
+    '/jobs/:id',
+    { schema: { params: { type: 'object', properties: { id: { type: 'integer', minimum: 1 } } } } },
+    async (request, reply) => {
+      const job = store.get((request.params as { id: number }).id);
+      if (job === undefined)
+        return reply.code(404).send({ error: 'Not Found', message: 'no such job' });
+      return job;
+    },
+  );
+
+  app.get(
+    '/jobs',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: {
+            limit: { type: 'integer', minimum: 1, maximum: 100, default: 20 },
+            after: { type: 'integer', minimum: 0, default: 0 },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const { limit, after } = request.query as { limit: number; after: number };
+      const jobs = store.list(after, limit);
+      const last = jobs[jobs.length - 1];
+      return {
+        jobs,
+        next: jobs.length === limit && last ? `/jobs?after=${last.id}&limit=${limit}` : null,
+      };
+    },
+  );
+
+  // A simulated user lookup with variable latency, to give the latency histogram a shape.
+  app.get('/users/:id', async (request) => {
+    const id = (request.params as { id: string }).id;
+    await sleep(5 + Math.random() * 45);
+    return { id, name: `user ${id}` };
+  });
+
+  // Fails on purpose, to see errors in metrics, traces and alerts.
+  app.get('/fail', async () => {
+    throw new Error('simulated failure');
+  });
+
+  app.addHook('onClose', async () => store.close());
+  // The obskit logger types the instance more narrowly than FastifyInstance's default.
+  return app as unknown as FastifyInstance;
+}
