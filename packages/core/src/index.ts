@@ -8,13 +8,14 @@ export type { RequestContext } from './context.js';
 export { requestContextOf, runInRequestContext } from './request.js';
 export { createLogger, DEFAULT_REDACT_PATHS } from './logger.js';
 export type { Logger, LoggerOptions } from './logger.js';
-export { onResponseDone } from './response.js';
+export { onResponseDone, statusOfOutcome } from './response.js';
 export type { ResponseDoneCallback, ResponseOutcome } from './response.js';
 export {
   CLIENT_CLOSED_STATUS,
   isStandardMethod,
   normalizeMethod,
   OTHER_METHOD,
+  pathOf,
   routeLabel,
   STANDARD_METHODS,
   statusCodeLabel,

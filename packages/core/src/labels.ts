@@ -47,3 +47,10 @@ export function statusCodeLabel(statusCode: number): string {
 export function routeLabel(route: string | undefined | null): string {
   return route ? route : UNMATCHED_ROUTE;
 }
+
+/** The path of a request URL, without the query string. */
+export function pathOf(url: string | undefined): string {
+  if (url === undefined) return '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}

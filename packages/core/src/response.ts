@@ -47,3 +47,13 @@ export function onResponseDone(
   res.on('close', onClose);
   res.on('error', onError);
 }
+
+/**
+ * The status code to report for a completed response: the one sent, 499 when the client went
+ * away first, 500 when the response failed before its head was sent.
+ */
+export function statusOfOutcome(outcome: ResponseOutcome, res: ServerResponse): number {
+  if (outcome === 'aborted') return 499;
+  if (outcome === 'error' && !res.headersSent) return 500;
+  return res.statusCode;
+}

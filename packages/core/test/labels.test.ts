@@ -9,6 +9,7 @@ import {
   optionNumber,
   optionOneOf,
   optionString,
+  pathOf,
   readHeader,
   routeLabel,
   statusCodeLabel,
@@ -35,6 +36,12 @@ describe('label rules', () => {
     expect(statusCodeLabel(200)).toBe('200');
     expect(statusCodeLabel(499)).toBe('499');
     expect(statusCodeLabel(999)).toBe('999');
+  });
+
+  it('paths drop the query string', () => {
+    expect(pathOf('/users/1?x=1&y=2')).toBe('/users/1');
+    expect(pathOf('/health/ready')).toBe('/health/ready');
+    expect(pathOf(undefined)).toBe('/');
   });
 });
 

@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { pathOf } from '@obskit/core';
 import type { RequestHandler } from 'express';
 import { createHealth, type Health } from './health.js';
 import type { HealthOptions } from './types.js';
@@ -13,12 +14,6 @@ export type HealthMiddleware = RequestHandler & {
    */
   attach(server: Server): Server;
 };
-
-function pathOf(url: string | undefined): string {
-  if (url === undefined) return '/';
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
-}
 
 /**
  * Express middleware serving the probes: `const h = health(opts); app.use(h);

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { expressRouteTemplate, trackExpressMounts } from '@obskit/core';
+import { expressRouteTemplate, pathOf, trackExpressMounts } from '@obskit/core';
 import express, { type RequestHandler } from 'express';
-import { createHttpMetrics, pathOf } from './http.js';
+import { createHttpMetrics } from './http.js';
 import type { MetricHelpers } from './registry.js';
 import type { HttpMetricsOptions } from './types.js';
 

@@ -1,7 +1,7 @@
-import { CLIENT_CLOSED_STATUS } from '@obskit/core';
+import { CLIENT_CLOSED_STATUS, pathOf } from '@obskit/core';
 import type { FastifyPluginCallback, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { createHttpMetrics, pathOf } from './http.js';
+import { createHttpMetrics } from './http.js';
 import type { MetricHelpers } from './registry.js';
 import type { HttpMetricsOptions } from './types.js';
 

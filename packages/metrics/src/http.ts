@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
-  CLIENT_CLOSED_STATUS,
   invalidOption,
   normalizeMethod,
   onResponseDone,
@@ -10,7 +9,10 @@ import {
   requestContextOf,
   routeLabel,
   statusCodeLabel,
+  statusOfOutcome,
 } from '@obskit/core';
+
+export { pathOf } from '@obskit/core';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createMetricsEndpoint, type MetricsEndpoint } from './endpoint.js';
 import { metricHelpers, type MetricHelpers } from './registry.js';
@@ -299,13 +301,7 @@ export function createHttpMetrics(options: HttpMetricsOptions = {}): HttpMetrics
       } catch {
         route = undefined;
       }
-      const statusCode =
-        outcome === 'aborted'
-          ? CLIENT_CLOSED_STATUS
-          : outcome === 'error' && !res.headersSent
-            ? 500
-            : res.statusCode;
-      record(req, res, start, route, statusCode);
+      record(req, res, start, route, statusOfOutcome(outcome, res));
     });
   };
 
@@ -317,11 +313,4 @@ export function createHttpMetrics(options: HttpMetricsOptions = {}): HttpMetrics
     begin,
     record,
   };
-}
-
-/** The path of a request URL, without the query string. */
-export function pathOf(url: string | undefined): string {
-  if (url === undefined) return '/';
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
 }

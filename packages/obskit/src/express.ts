@@ -2,6 +2,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import {
   expressRouteTemplate,
   onResponseDone,
+  statusOfOutcome,
   trackExpressMounts,
   type Logger,
 } from '@obskit/core';
@@ -58,13 +59,13 @@ export function obskit(options: ObskitOptions): ObskitMiddleware {
     chain.push((req, res, next) => {
       const start = performance.now();
       onResponseDone(req, res, (outcome) => {
-        const status =
-          outcome === 'aborted'
-            ? 499
-            : outcome === 'error' && !res.headersSent
-              ? 500
-              : res.statusCode;
-        accessLogLine(logger, req, status, expressRouteTemplate(req), performance.now() - start);
+        accessLogLine(
+          logger,
+          req,
+          statusOfOutcome(outcome, res),
+          expressRouteTemplate(req),
+          performance.now() - start,
+        );
       });
       next();
     });

@@ -6,6 +6,7 @@ import {
   optionBoolean,
   optionObject,
   optionString,
+  pathOf,
   requestContextOf,
   routeLabel,
   type Logger,
@@ -119,8 +120,6 @@ export function accessLogLine(
   durationMs: number,
 ): void {
   const context = requestContextOf(req);
-  const url = req.url ?? '/';
-  const q = url.indexOf('?');
   // Inside the request's context the logger's mixin adds the ids itself; never write them twice.
   const ids =
     getRequestContext() === context
@@ -135,7 +134,7 @@ export function accessLogLine(
     {
       ...ids,
       method: req.method,
-      path: q === -1 ? url : url.slice(0, q),
+      path: pathOf(req.url),
       route: routeLabel(route),
       statusCode,
       ...(Number.isFinite(durationMs) ? { durationMs: Math.round(durationMs * 100) / 100 } : {}),

@@ -1,5 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { expressRouteTemplate, onResponseDone, trackExpressMounts } from '@obskit/core';
+import {
+  expressRouteTemplate,
+  onResponseDone,
+  statusOfOutcome,
+  trackExpressMounts,
+} from '@obskit/core';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
 import { createServerTracing, runRequestInSpan, tracingActive } from './server.js';
 
@@ -24,12 +29,7 @@ export function tracing(options: TracingMiddlewareOptions = {}): RequestHandler 
   return function obskitTracing(req: IncomingMessage, res: ServerResponse, next: () => void) {
     const state = server.start(req);
     onResponseDone(req, res, (outcome, error) => {
-      const status =
-        outcome === 'aborted'
-          ? undefined
-          : outcome === 'error' && !res.headersSent
-            ? 500
-            : res.statusCode;
+      const status = outcome === 'aborted' ? undefined : statusOfOutcome(outcome, res);
       server.end(state, expressRouteTemplate(req), status, (req as WithError)[kError] ?? error);
     });
     runRequestInSpan(req, state, next);

@@ -10,7 +10,7 @@ import {
   type Span,
   type Tracer,
 } from '@opentelemetry/api';
-import { isStandardMethod, requestContextOf, runInRequestContext } from '@obskit/core';
+import { isStandardMethod, pathOf, requestContextOf, runInRequestContext } from '@obskit/core';
 import { kOtelContext, sharedContextActive } from './context-manager.js';
 
 const VERSION = '0.0.0';
@@ -44,12 +44,6 @@ export function tracingActive(): boolean {
     delegate !== null &&
     delegate.constructor?.name !== 'NoopTracerProvider'
   );
-}
-
-function pathOf(url: string | undefined): string {
-  if (url === undefined) return '/';
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
 }
 
 /**
