@@ -5,7 +5,7 @@ export {
   runWithRequestContext,
 } from './context.js';
 export type { RequestContext } from './context.js';
-export { requestContextOf, runInRequestContext } from './request.js';
+export { peekRequestContext, requestContextOf, runInRequestContext } from './request.js';
 export { createLogger, DEFAULT_REDACT_PATHS } from './logger.js';
 export type { Logger, LoggerOptions } from './logger.js';
 export { onResponseDone, statusOfOutcome } from './response.js';

@@ -14,6 +14,11 @@ export function requestContextOf(req: IncomingMessage): RequestContext {
   return (carrier[kContext] ??= {});
 }
 
+/** The request context of a raw request if one was created, without creating one. */
+export function peekRequestContext(req: IncomingMessage): RequestContext | undefined {
+  return (req as Carrier)[kContext];
+}
+
 function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;

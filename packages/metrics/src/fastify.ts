@@ -31,7 +31,10 @@ const plugin: FastifyPluginCallback<HttpMetricsOptions> = (app, options, done) =
   // client goes away), so the adapter uses its hooks rather than three more raw listeners
   // (measurably cheaper). `kStart` is cleared by whichever comes first: counted exactly once.
   app.addHook('onRequest', (request, _reply, next) => {
-    if (!metrics.isExcluded(pathOf(request.url))) (request as Timed)[kStart] = metrics.begin();
+    // A matched route is checked by its template (no string work); an unmatched request by path.
+    const route = request.routeOptions.url;
+    if (!metrics.isExcluded(route ?? pathOf(request.url)))
+      (request as Timed)[kStart] = metrics.begin();
     next();
   });
   app.addHook('onResponse', (request, reply, next) => {

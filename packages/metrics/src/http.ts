@@ -6,7 +6,7 @@ import {
   optionBoolean,
   optionObject,
   optionString,
-  requestContextOf,
+  peekRequestContext,
   routeLabel,
   statusCodeLabel,
   statusOfOutcome,
@@ -222,10 +222,13 @@ export function createHttpMetrics(options: HttpMetricsOptions = {}): HttpMetrics
   const customValues = custom?.values;
 
   const exemplarOf = (req: IncomingMessage, value: number): Exemplar | undefined => {
-    const context = requestContextOf(req);
-    const traceId = context.traceId;
+    // Peek, not create: without tracing there is no context to read, and attaching one to every
+    // request costs measurably.
+    const context = peekRequestContext(req);
+    const traceId = context?.traceId;
     // Only sampled traces: an exemplar must lead to a trace that exists.
-    if (traceId === undefined || context.traceFlags !== '01') return undefined;
+    if (context === undefined || traceId === undefined || context.traceFlags !== '01')
+      return undefined;
     return {
       labelSet: { trace_id: traceId, span_id: context.spanId ?? '' },
       value,
