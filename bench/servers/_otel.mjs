@@ -1,4 +1,9 @@
-// An exporter that drops spans: the benchmarks measure span creation and processing, not I/O.
+// Shared by the OpenTelemetry benchmark servers.
+import { registerInstrumentations } from '@opentelemetry/instrumentation';
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+
+/** An exporter that drops spans: the benchmarks measure span creation and processing, not I/O. */
 export const droppingExporter = {
   export(_spans, done) {
     done({ code: 0 });
@@ -6,3 +11,17 @@ export const droppingExporter = {
   shutdown: async () => {},
   forceFlush: async () => {},
 };
+
+/**
+ * The OpenTelemetry SDK as users assemble it by hand: a NodeTracerProvider with a batch
+ * processor (spans dropped), instrumentation-http, and the framework instrumentation given.
+ */
+export function startPeerOtel(frameworkInstrumentation) {
+  const provider = new NodeTracerProvider({
+    spanProcessors: [new BatchSpanProcessor(droppingExporter)],
+  });
+  provider.register();
+  registerInstrumentations({
+    instrumentations: [new HttpInstrumentation(), frameworkInstrumentation],
+  });
+}

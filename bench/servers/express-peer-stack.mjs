@@ -1,20 +1,11 @@
 // Peer: what users assemble today on Express — pino-http to /dev/null, express-prom-bundle, and
 // the OpenTelemetry SDK with instrumentation-http + instrumentation-express.
 import { createRequire } from 'node:module';
-import { registerInstrumentations } from '@opentelemetry/instrumentation';
 import { ExpressInstrumentation } from '@opentelemetry/instrumentation-express';
-import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
-import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import pino from 'pino';
-import { droppingExporter } from './_otel.mjs';
+import { startPeerOtel } from './_otel.mjs';
 
-const provider = new NodeTracerProvider({
-  spanProcessors: [new BatchSpanProcessor(droppingExporter)],
-});
-provider.register();
-registerInstrumentations({
-  instrumentations: [new HttpInstrumentation(), new ExpressInstrumentation()],
-});
+startPeerOtel(new ExpressInstrumentation());
 const require = createRequire(import.meta.url);
 const express = require('express');
 const promBundle = require('express-prom-bundle');
