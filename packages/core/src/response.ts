@@ -8,10 +8,17 @@ export type ResponseOutcome = 'finished' | 'aborted' | 'error';
 
 export type ResponseDoneCallback = (outcome: ResponseOutcome, error?: Error) => void;
 
+const kCallbacks = Symbol('obskit.core.responseDone');
+
+type Tracked = ServerResponse & { [kCallbacks]?: ResponseDoneCallback[] | undefined };
+
 /**
  * Calls `callback` exactly once when `res` finishes, is closed before finishing, or errors, and
- * removes all three listeners when the first one fires (the pino-http pattern), so nothing is
- * counted twice. The request is accepted for symmetry with the adapters and future use.
+ * removes its listeners when the first one fires (the pino-http pattern), so nothing is counted
+ * twice. Every callback registered for one response shares a single set of three listeners and
+ * runs in registration order; one that throws does not keep the others from running (its error
+ * is thrown again after them, as a throwing listener would be). The request is accepted for
+ * symmetry with the adapters and future use.
  */
 export function onResponseDone(
   _req: IncomingMessage,
@@ -27,11 +34,32 @@ export function onResponseDone(
     else callback('aborted');
     return;
   }
+  const tracked = res as Tracked;
+  const pending = tracked[kCallbacks];
+  if (pending !== undefined) {
+    pending.push(callback);
+    return;
+  }
+  const callbacks = [callback];
+  tracked[kCallbacks] = callbacks;
   const done = (outcome: ResponseOutcome, error?: Error): void => {
     res.removeListener('finish', onFinish);
     res.removeListener('close', onClose);
     res.removeListener('error', onError);
-    callback(outcome, error);
+    tracked[kCallbacks] = undefined;
+    let failed = false;
+    let failure: unknown;
+    for (const fn of callbacks) {
+      try {
+        fn(outcome, error);
+      } catch (e) {
+        if (!failed) {
+          failed = true;
+          failure = e;
+        }
+      }
+    }
+    if (failed) throw failure;
   };
   const onFinish = (): void => done('finished');
   // `close` also follows a normal finish, but then `finish` has already fired and removed it. A

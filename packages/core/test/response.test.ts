@@ -86,4 +86,43 @@ describe('onResponseDone', () => {
     await waitFor(() => outcomes.length > 0);
     expect(outcomes).toEqual(['finished']);
   });
+
+  it('shares one set of listeners between callbacks, runs them in order, survives a throw', async () => {
+    const calls: string[] = [];
+    let added = -1;
+    let caught: unknown;
+    const { url, close } = await listen((req, res) => {
+      const before =
+        res.listenerCount('finish') + res.listenerCount('close') + res.listenerCount('error');
+      onResponseDone(req, res, (outcome) => calls.push(`a:${outcome}`));
+      onResponseDone(req, res, () => {
+        calls.push('b');
+        throw new Error('callback b failed');
+      });
+      onResponseDone(req, res, (outcome) => calls.push(`c:${outcome}`));
+      added =
+        res.listenerCount('finish') +
+        res.listenerCount('close') +
+        res.listenerCount('error') -
+        before;
+      // The first failing callback is thrown again after all ran, from the 'finish' listener.
+      const emit = res.emit.bind(res);
+      res.emit = ((event: string, ...args: unknown[]) => {
+        try {
+          return emit(event, ...args);
+        } catch (error) {
+          caught = error;
+          return true;
+        }
+      }) as typeof res.emit;
+      res.end('ok');
+    });
+    closers.push(close);
+    await (await fetch(url)).text();
+    await waitFor(() => calls.length >= 3);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(added).toBe(3);
+    expect(calls).toEqual(['a:finished', 'b', 'c:finished']);
+    expect((caught as Error | undefined)?.message).toBe('callback b failed');
+  });
 });
