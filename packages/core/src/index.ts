@@ -1,6 +1,8 @@
 export {
   bindEmitterToContext,
+  enableRequestContext,
   getRequestContext,
+  requestContextEnabled,
   requestContextStorage,
   runWithRequestContext,
 } from './context.js';

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import pino from 'pino';
 import type { DestinationStream, Logger, LoggerOptions as PinoOptions } from 'pino';
-import { getRequestContext } from './context.js';
+import { enableRequestContext, getRequestContext } from './context.js';
 import { invalidOption } from './errors.js';
 import { optionBoolean, optionObject, optionString } from './options.js';
 
@@ -120,5 +120,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     redact: { paths: [...DEFAULT_REDACT_PATHS, ...(options.redact ?? [])], censor: '[Redacted]' },
   };
   const destination = options.destination ?? (pretty ? prettyStream() : undefined);
+  // Its lines carry the request's ids: requests from now on run inside their context.
+  enableRequestContext();
   return destination === undefined ? pino(settings) : pino(settings, destination);
 }

@@ -1,5 +1,10 @@
 import type { IncomingMessage } from 'node:http';
-import { bindEmitterToContext, requestContextStorage, type RequestContext } from './context.js';
+import {
+  bindEmitterToContext,
+  internalStorage as storage,
+  requestContextEnabled,
+  type RequestContext,
+} from './context.js';
 
 const kContext = Symbol.for('obskit.core.requestContext');
 
@@ -24,15 +29,18 @@ function hasBody(req: IncomingMessage): boolean {
   return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
-const storage = requestContextStorage();
-
 /**
  * Runs `next` (the rest of the request: later hooks, middleware, the handler) inside the
  * request's context. When the request has a body, listeners on the request stream are bound to
  * the context too, so body parsers hand the context on. Calling it again for the same request
- * from inside that context just calls `next`.
+ * from inside that context just calls `next`. Until something reads the context (see
+ * `enableRequestContext`), it just calls `next`: the context object still travels on the request.
  */
 export function runInRequestContext(req: IncomingMessage, next: () => void): void {
+  if (!requestContextEnabled()) {
+    next();
+    return;
+  }
   const context = requestContextOf(req);
   if (storage.getStore() === context) {
     next();

@@ -2,7 +2,12 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import http, { type ClientRequest } from 'node:http';
 import https from 'node:https';
 import { syncBuiltinESMExports } from 'node:module';
-import { getRequestContext, optionObject, optionString } from '@obskit/core';
+import {
+  enableRequestContext,
+  getRequestContext,
+  optionObject,
+  optionString,
+} from '@obskit/core';
 import { DEFAULT_HEADER } from './resolver.js';
 import type { PropagationOptions } from './types.js';
 
@@ -47,6 +52,7 @@ function addUndiciHeader(request: UndiciRequest, header: string, id: string): vo
 export function propagateRequestId(options: PropagationOptions = {}): () => void {
   optionObject(options, 'propagation');
   const header = optionString(options.header, 'propagation.header', DEFAULT_HEADER).toLowerCase();
+  enableRequestContext();
 
   const onUndici = (message: unknown): void => {
     const id = getRequestContext()?.reqId;

@@ -1,6 +1,6 @@
 import { ROOT_CONTEXT, type Context } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { requestContextStorage, type RequestContext } from '@obskit/core';
+import { enableRequestContext, requestContextStorage, type RequestContext } from '@obskit/core';
 
 /** Where the OpenTelemetry context lives inside the obskit request context. */
 export const kOtelContext = Symbol.for('obskit.tracing.otelContext');
@@ -33,6 +33,7 @@ export class SharedContextManager extends AsyncLocalStorageContextManager {
   }
 
   override enable(): this {
+    enableRequestContext();
     (globalThis as Record<symbol, unknown>)[kShared] = true;
     return this;
   }
