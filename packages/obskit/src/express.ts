@@ -11,10 +11,26 @@ import { metrics, type MetricsMiddleware } from '@obskit/metrics/express';
 import { requestId } from '@obskit/request-id/express';
 import { tracing, tracingErrors } from '@obskit/tracing/express';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
-import { pinoHttp } from 'pino-http';
 import { accessLogLine, resolveOptions, type ObskitOptions } from './options.js';
 
 export type { ObskitOptions } from './options.js';
+
+declare global {
+  // Express's own way to add request and response properties.
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /** The validated request id (`x-request-id`), set by obskit. */
+      id: string;
+      /** The obskit logger bound to the request id; lines also carry the trace ids. */
+      log: Logger;
+    }
+    interface Response {
+      /** The same logger as `req.log`. */
+      log: Logger;
+    }
+  }
+}
 
 export type ObskitMiddleware = RequestHandler & {
   logger: Logger;
@@ -30,10 +46,60 @@ export type ObskitMiddleware = RequestHandler & {
 
 type Handler = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
 
+const kBaseLogger = Symbol('obskit.express.logger');
+const kRequestLogger = Symbol('obskit.express.requestLogger');
+type LoggedRequest = IncomingMessage & {
+  id?: unknown;
+  [kBaseLogger]?: Logger;
+  [kRequestLogger]?: Logger;
+};
+
+let loggersInstalled = false;
+
+/**
+ * `req.log` and `res.log` as accessors on Express's request and response prototypes: the first
+ * read in a request makes a child of the obskit logger bound to the request id (the logger of
+ * the obskit middleware that served the request), later reads return it. Requests that no
+ * obskit middleware saw read `undefined`, as before. Assigning (`req.log = other`, as pino-http
+ * does) replaces it for that request. No per-request cost until a handler logs.
+ */
+function installRequestLoggers(): void {
+  if (loggersInstalled) return;
+  loggersInstalled = true;
+  const requestLog = function (this: LoggedRequest): Logger | undefined {
+    const own = this[kRequestLogger];
+    if (own !== undefined) return own;
+    const base = this[kBaseLogger];
+    if (base === undefined) return undefined;
+    const child = typeof this.id === 'string' ? base.child({ reqId: this.id }) : base;
+    this[kRequestLogger] = child;
+    return child;
+  };
+  Object.defineProperty(express.request, 'log', {
+    configurable: true,
+    enumerable: false,
+    get: requestLog,
+    set(this: LoggedRequest, value: Logger) {
+      this[kRequestLogger] = value;
+    },
+  });
+  Object.defineProperty(express.response, 'log', {
+    configurable: true,
+    enumerable: false,
+    get(this: ServerResponse & { req?: LoggedRequest }) {
+      return this.req === undefined ? undefined : requestLog.call(this.req);
+    },
+    set(this: ServerResponse & { req?: LoggedRequest }, value: Logger) {
+      if (this.req !== undefined) this.req[kRequestLogger] = value;
+    },
+  });
+}
+
 /**
  * Everything in one middleware, mounted first: `const o = obskit({ service: 'orders' });
  * app.use(o); … app.use(o.errors()); o.attach(app.listen(3000))`. Request ids, tracing, metrics,
- * health, `req.log` (pino-http with the obskit logger) and one access log line per request.
+ * health, `req.log` (the obskit logger bound to the request id) and one access log line per
+ * request.
  */
 export function obskit(options: ObskitOptions): ObskitMiddleware {
   const resolved = resolveOptions(options);
@@ -46,15 +112,12 @@ export function obskit(options: ObskitOptions): ObskitMiddleware {
   if (metricsMw !== undefined) chain.push(metricsMw as unknown as Handler);
   const healthMw = resolved.health !== false ? health(resolved.health) : undefined;
   if (healthMw !== undefined) chain.push(healthMw as unknown as Handler);
-  // req.log for handlers, without pino-http's own completion line: obskit writes that one.
-  chain.push(
-    pinoHttp({
-      logger,
-      autoLogging: false,
-      quietReqLogger: true,
-      genReqId: (req) => (req as IncomingMessage & { id?: string }).id ?? '',
-    }) as unknown as Handler,
-  );
+  // req.log / res.log for handlers, made only when a handler uses them.
+  installRequestLoggers();
+  chain.push((req, _res, next) => {
+    (req as LoggedRequest)[kBaseLogger] = logger;
+    next();
+  });
   if (resolved.accessLog) {
     chain.push((req, res, next) => {
       const start = performance.now();

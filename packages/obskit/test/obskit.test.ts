@@ -36,6 +36,25 @@ function routes(logger: () => Logger) {
   };
 }
 
+// Runs callbacks from a timer started outside any request: no request context there.
+const outside: (() => void)[] = [];
+const drain = setInterval(() => {
+  for (const fn of outside.splice(0)) fn();
+}, 5);
+afterAll(() => clearInterval(drain));
+
+/** What a handler does with the framework's request logger (Fastify request.log, Express req.log). */
+async function useRequestLogger(log: Logger): Promise<{ ok: true }> {
+  log.info('from request logger');
+  await new Promise<void>((resolve) =>
+    outside.push(() => {
+      log.info('outside the request context');
+      resolve();
+    }),
+  );
+  return { ok: true };
+}
+
 const frameworks = [
   {
     name: 'fastify',
@@ -57,6 +76,7 @@ const frameworks = [
       app.get('/boom', async () => {
         throw new Error('boom');
       });
+      app.get('/log', async (request) => useRequestLogger(request.log as Logger));
       await app.listen({ port: 0, host: '127.0.0.1' });
       closers.push(() => app.close());
       return { url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}`, sink };
@@ -84,6 +104,10 @@ const frameworks = [
       app.get('/boom', () => {
         throw new Error('boom');
       });
+      app.get('/log', async (req, res) => {
+        expect(res.log).toBe(req.log);
+        res.json(await useRequestLogger(req.log));
+      });
       app.use(o.errors());
       app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
         res.status(500).json({ error: err.message });
@@ -97,6 +121,31 @@ const frameworks = [
 ];
 
 describe.each(frameworks)('obskit on $name', (framework) => {
+  it('gives handlers a request logger whose lines carry the ids once, in and out of context', async () => {
+    const { url, sink } = await framework.start();
+    const response = await fetch(`${url}/log`, { headers: { 'x-request-id': 'req-log' } });
+    expect(await response.json()).toEqual({ ok: true });
+    await sleep(20);
+    const server = exporter
+      .getFinishedSpans()
+      .find((s) => s.kind === SpanKind.SERVER && s.name === 'GET /log');
+    const inside = sink.lines().find((l) => l.msg === 'from request logger');
+    expect(inside).toMatchObject({
+      reqId: 'req-log',
+      trace_id: server?.spanContext().traceId,
+      service: 'orders',
+    });
+    expect(sink.lines().find((l) => l.msg === 'outside the request context')).toMatchObject({
+      reqId: 'req-log',
+    });
+    for (const raw of sink
+      .raw()
+      .filter((l) => l.includes('request logger') || l.includes('outside'))) {
+      expect(raw.match(/"reqId"/g)).toHaveLength(1);
+      expect(raw.match(/"trace_id"/g)?.length ?? 0).toBeLessThanOrEqual(1);
+    }
+  });
+
   it('turns everything on: id, span, metrics, health and one access line per request', async () => {
     const { url, sink } = await framework.start();
     const response = await fetch(`${url}/users/7`, { headers: { 'x-request-id': 'req-abc' } });

@@ -1,4 +1,6 @@
 import type { Server } from 'node:http';
+import type { Logger } from '@obskit/core';
+import type { Request, Response } from 'express';
 import Fastify from 'fastify';
 import { describe, expectTypeOf, it } from 'vitest';
 import type { Health } from '@obskit/health';
@@ -31,5 +33,11 @@ describe('obskit types', () => {
     const mw = expressObskit({ service: 's' });
     expectTypeOf(mw).toMatchTypeOf<ObskitMiddleware>();
     expectTypeOf(mw.attach).parameter(0).toMatchTypeOf<Server>();
+  });
+
+  it('types req.log, res.log and req.id on Express', () => {
+    expectTypeOf<Request['log']>().toEqualTypeOf<Logger>();
+    expectTypeOf<Response['log']>().toEqualTypeOf<Logger>();
+    expectTypeOf<Request['id']>().toEqualTypeOf<string>();
   });
 });
