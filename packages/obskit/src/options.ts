@@ -12,7 +12,7 @@ import {
   type Logger,
 } from '@obskit/core';
 import { DEFAULT_PATHS, type HealthOptions } from '@obskit/health';
-import type { HttpMetricsOptions } from '@obskit/metrics';
+import { Registry, type HttpMetricsOptions } from '@obskit/metrics';
 import type { RequestIdOptions } from '@obskit/request-id';
 import { getTracingHandle, startTracing, type TracingOptions } from '@obskit/tracing';
 
@@ -76,7 +76,15 @@ export function resolveOptions(options: ObskitOptions): ResolvedOptions {
       });
     tracing = handle.enabled;
   }
-  const health = section(options.health, 'obskit.health');
+  let health = section(options.health, 'obskit.health');
+  let metrics = section(options.metrics, 'obskit.metrics');
+  if (metrics !== false && health !== false) {
+    // One registry for both, so /metrics also shows health_check_status and _duration_seconds.
+    const registry =
+      metrics.registry ?? (health.registry as Registry | undefined) ?? new Registry();
+    metrics = { ...metrics, registry };
+    if (health.registry === undefined) health = { ...health, registry };
+  }
   return {
     service,
     version,
@@ -84,7 +92,7 @@ export function resolveOptions(options: ObskitOptions): ResolvedOptions {
     logger,
     requestId: section(options.requestId, 'obskit.requestId'),
     tracing,
-    metrics: section(options.metrics, 'obskit.metrics'),
+    metrics,
     health:
       health === false
         ? false

@@ -196,6 +196,30 @@ describe.each(frameworks)('obskit on $name', (framework) => {
     expect(sink.lines().filter((l) => l.msg === 'request completed')).toHaveLength(2);
   });
 
+  it('shows the health checks on /metrics (one registry for metrics and health)', async () => {
+    const { url } = await framework.start({
+      health: {
+        shutdown: false,
+        checks: {
+          database: () => true,
+          cache: {
+            critical: false,
+            check: () => {
+              throw new Error('cache down');
+            },
+          },
+        },
+      },
+    });
+    const ready = await fetch(`${url}/health/ready`);
+    expect(((await ready.json()) as { status: string }).status).toBe('degraded');
+    const text = await (await fetch(`${url}/metrics`)).text();
+    expect(text).toContain('health_check_status{check="database"} 1');
+    expect(text).toContain('health_check_status{check="cache"} 0');
+    expect(text).toMatch(/health_check_duration_seconds_count\{check="database"\} 1/);
+    expect(text).toContain('http_requests_in_flight');
+  });
+
   it('turns sections off', async () => {
     const { url } = await framework.start({ metrics: false, health: false, requestId: false });
     expect((await fetch(`${url}/metrics`)).status).toBe(404);
