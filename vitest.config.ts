@@ -7,6 +7,8 @@ export default defineConfig({
       // OBSKIT_SKIP_APPS=1 leaves out the demo apps' end-to-end tests (see .ci/run).
       ...(process.env.OBSKIT_SKIP_APPS === '1' ? [] : ['apps/*/test/**/*.test.ts']),
       'bench/test/**/*.test.ts',
+      // Prometheus, Alertmanager and Grafana configuration, checked with the real tools.
+      'infra/test/**/*.test.ts',
     ],
     testTimeout: 20_000,
     hookTimeout: 20_000,

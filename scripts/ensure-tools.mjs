@@ -1,15 +1,21 @@
-// The test suite checks real /metrics output with promtool (Debian package `prometheus`). On a
-// fresh machine where we are root with apt-get, install it; otherwise say what is missing.
+// The test suite checks real /metrics output with promtool and runs Prometheus (Debian package
+// `prometheus`), and checks the Alertmanager configuration with amtool (`prometheus-alertmanager`).
+// On a fresh machine where we are root with apt-get, install them; otherwise say what is missing.
 import { spawnSync } from 'node:child_process';
 
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 
-if (!has('promtool')) {
+if (!has('promtool') || !has('amtool')) {
   const root = typeof process.getuid === 'function' && process.getuid() === 0;
   if (root && has('apt-get')) {
-    console.log('promtool not found: installing the Debian package prometheus');
+    console.log(
+      'promtool or amtool not found: installing the Debian packages prometheus and prometheus-alertmanager',
+    );
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    for (const args of [['update'], ['install', '-y', '--no-install-recommends', 'prometheus']]) {
+    for (const args of [
+      ['update'],
+      ['install', '-y', '--no-install-recommends', 'prometheus', 'prometheus-alertmanager'],
+    ]) {
       const run = spawnSync('apt-get', args, { stdio: 'inherit', env });
       if (run.status !== 0) {
         console.error(`apt-get ${args.join(' ')} failed (exit ${run.status})`);
@@ -18,7 +24,7 @@ if (!has('promtool')) {
     }
   } else {
     console.error(
-      'promtool is needed by the metrics tests: install the Debian package "prometheus" (apt-get install prometheus)',
+      'promtool and amtool are needed by the tests: apt-get install prometheus prometheus-alertmanager',
     );
     process.exit(1);
   }
