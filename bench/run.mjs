@@ -4,7 +4,7 @@
 // this machine is shared and noisy: trust the ratios, not single absolute figures.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -129,6 +129,20 @@ async function stopServer(child) {
   clearTimeout(timer);
 }
 
+// CPU seconds (user + system, all threads) the server process has used so far, from /proc
+// (Linux); undefined elsewhere. Per request it is a second view beside req/s: a round slowed
+// by a neighbour mostly waits longer, it does less extra work per request.
+const ticksPerSecond = 100;
+function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+  } catch {
+    return undefined;
+  }
+}
+
 function load(port, seconds) {
   return autocannon({
     url: `http://127.0.0.1:${port}`,
@@ -156,7 +170,13 @@ for (let round = 1; round <= rounds; round++) {
     const { child, port } = await startServer(name);
     try {
       if (warmup > 0) await load(port, warmup);
+      const cpuBefore = cpuSeconds(child.pid);
       const r = await load(port, duration);
+      const cpuAfter = cpuSeconds(child.pid);
+      const cpuUsPerReq =
+        cpuBefore === undefined || cpuAfter === undefined || r.requests.total === 0
+          ? undefined
+          : ((cpuAfter - cpuBefore) * 1e6) / r.requests.total;
       const entry = {
         round,
         name,
@@ -167,12 +187,13 @@ for (let round = 1; round <= rounds; round++) {
         non2xx: r.non2xx,
         errors: r.errors,
         timeouts: r.timeouts,
+        cpuUsPerReq,
       };
       results.push(entry);
       const flag =
         entry.non2xx || entry.errors ? `  (!) non-2xx ${entry.non2xx}, errors ${entry.errors}` : '';
       console.log(
-        `round ${round}  ${name.padEnd(30)} ${Math.round(entry.reqPerSec).toString().padStart(7)} req/s  p99 ${entry.p99Ms} ms${flag}`,
+        `round ${round}  ${name.padEnd(30)} ${Math.round(entry.reqPerSec).toString().padStart(7)} req/s  p99 ${entry.p99Ms} ms${cpuUsPerReq === undefined ? '' : `  ${cpuUsPerReq.toFixed(1)} µs CPU/req`}${flag}`,
       );
     } finally {
       await stopServer(child);
@@ -188,6 +209,16 @@ const summary = selected.map((name) => {
       return bare && bare.reqPerSec > 0 ? r.reqPerSec / bare.reqPerSec : undefined;
     })
     .filter((x) => x !== undefined);
+  // Server CPU per request added to bare's in the same round.
+  const added = mine
+    .map((r) => {
+      const bare = results.find((b) => b.round === r.round && b.name === bareOf(name));
+      return bare?.cpuUsPerReq !== undefined && r.cpuUsPerReq !== undefined
+        ? r.cpuUsPerReq - bare.cpuUsPerReq
+        : undefined;
+    })
+    .filter((x) => x !== undefined);
+  const cpu = mine.map((r) => r.cpuUsPerReq).filter((x) => x !== undefined);
   return {
     name,
     framework: frameworkOf(name),
@@ -195,19 +226,21 @@ const summary = selected.map((name) => {
     medianP99Ms: median(mine.map((r) => r.p99Ms)),
     medianRatioToBare: ratios.length ? median(ratios) : null,
     ratios,
+    medianCpuUsPerReq: cpu.length ? median(cpu) : null,
+    medianAddedCpuUs: added.length ? median(added) : null,
     non2xx: mine.reduce((n, r) => n + r.non2xx + r.errors, 0),
   };
 });
 
 console.log(
-  '\n| configuration | median req/s | median p99 (ms) | ratio to bare (median of rounds) |',
+  '\n| configuration | median req/s | median p99 (ms) | ratio to bare (median of rounds) | server CPU µs/req | + µs vs bare |',
 );
-console.log('|---|---:|---:|---:|');
+console.log('|---|---:|---:|---:|---:|---:|');
+const fixed = (x, digits) => (x === null ? 'n/a' : x.toFixed(digits));
 for (const s of summary) {
-  const ratio = s.medianRatioToBare === null ? 'n/a' : s.medianRatioToBare.toFixed(2);
   const warn = s.non2xx ? ` (${s.non2xx} non-2xx/errors)` : '';
   console.log(
-    `| ${s.name} | ${Math.round(s.medianReqPerSec)} | ${s.medianP99Ms} | ${ratio}${warn} |`,
+    `| ${s.name} | ${Math.round(s.medianReqPerSec)} | ${s.medianP99Ms} | ${fixed(s.medianRatioToBare, 2)}${warn} | ${fixed(s.medianCpuUsPerReq, 1)} | ${fixed(s.medianAddedCpuUs, 1)} |`,
   );
 }
 

@@ -12,6 +12,8 @@ interface Summary {
   name: string;
   medianReqPerSec: number;
   medianRatioToBare: number | null;
+  medianCpuUsPerReq: number | null;
+  medianAddedCpuUs: number | null;
   non2xx: number;
 }
 
@@ -54,6 +56,9 @@ describe('bench harness', () => {
       expect(s.medianReqPerSec).toBeGreaterThan(0);
       expect(s.medianRatioToBare).toBe(1);
       expect(s.non2xx).toBe(0);
+      // Server CPU per request, from /proc on Linux; bare against itself adds nothing.
+      expect(s.medianCpuUsPerReq).toBeGreaterThan(0);
+      expect(s.medianAddedCpuUs).toBe(0);
     }
   }, 60_000);
 
