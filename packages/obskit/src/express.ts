@@ -46,8 +46,9 @@ export type ObskitMiddleware = RequestHandler & {
 
 type Handler = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
 
-const kBaseLogger = Symbol('obskit.express.logger');
-const kRequestLogger = Symbol('obskit.express.requestLogger');
+// Symbol.for: the ESM and CommonJS builds, when both are loaded, install the same accessors.
+const kBaseLogger = Symbol.for('obskit.express.logger');
+const kRequestLogger = Symbol.for('obskit.express.requestLogger');
 type LoggedRequest = IncomingMessage & {
   id?: unknown;
   [kBaseLogger]?: Logger;
