@@ -6,7 +6,7 @@ import {
   optionString,
   readHeader,
 } from '@obskit/core';
-import { v7 as uuidv7 } from 'uuid';
+import { uuidV7 as uuidv7 } from './uuid-v7.js';
 import type { RequestIdOptions, RequestIdResolver } from './types.js';
 
 export const DEFAULT_HEADER = 'x-request-id';

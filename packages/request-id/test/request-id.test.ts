@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { validate as uuidValidate, version as uuidVersion } from 'uuid';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRequestIdResolver, isValidRequestId, propagateRequestId } from '../src/index.js';
 import { echoServer, frameworks, type Running } from './frameworks.js';
@@ -219,6 +220,27 @@ describe('resolver', () => {
     const req = { headers: {} } as Parameters<typeof throwing.resolve>[0];
     expect(throwing.resolve(req)).toMatch(UUID_V7);
     expect(empty.resolve(req)).toMatch(UUID_V7);
+  });
+
+  it('generates ids the uuid package reads as v7: distinct, ordered, stamped with the time', () => {
+    const { resolve } = createRequestIdResolver();
+    const req = { headers: {} } as Parameters<typeof resolve>[0];
+    const before = Date.now();
+    // Several thousand ids: past many refills of the random pool and many ids per millisecond.
+    const ids = Array.from({ length: 5000 }, () => resolve(req));
+    const after = Date.now();
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const id of ids) {
+      expect(id).toMatch(UUID_V7);
+      expect(uuidValidate(id) && uuidVersion(id)).toBe(7);
+    }
+    // Time-ordered: sorting as strings keeps the order of generation.
+    expect([...ids].sort()).toEqual(ids);
+    const stamp = (id: string) => Number.parseInt(id.replaceAll('-', '').slice(0, 12), 16);
+    expect(stamp(ids[0]!)).toBeGreaterThanOrEqual(before);
+    expect(stamp(ids.at(-1)!)).toBeLessThanOrEqual(after + 1);
+    // The 74 bits after the timestamp vary: no two ids share their random tail.
+    expect(new Set(ids.map((id) => id.slice(24))).size).toBe(ids.length);
   });
 
   it('treats a throwing validator or trust function as a no', () => {
