@@ -1,7 +1,7 @@
 // Express with the obskit umbrella, everything on: request ids, tracing (100% sampled, batch
-// processor, spans dropped), metrics, health, one access log line per request to /dev/null.
-import { createLogger } from '@obskit/core';
-import pino from 'pino';
+// processor, spans dropped), metrics, health, one access log line per request to /dev/null through
+// obskit's logDestination (the obskit logger's default destination).
+import { createLogger, logDestination } from '@obskit/core';
 import { droppingExporter } from './_otel.mjs';
 
 const { startTracing } = await import('@obskit/tracing');
@@ -9,7 +9,7 @@ startTracing({ exporter: droppingExporter, sampleRatio: 1, serviceName: 'bench' 
 const { default: express } = await import('express');
 const { obskit } = await import('obskit/express');
 const { expressRoutes, startExpress } = await import('./_common.mjs');
-const logger = createLogger({ service: 'bench', destination: pino.destination('/dev/null') });
+const logger = createLogger({ service: 'bench', destination: logDestination('/dev/null') });
 const o = obskit({ service: 'bench', logger, health: { shutdown: false } });
 const app = express();
 app.disable('x-powered-by');

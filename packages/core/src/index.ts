@@ -10,6 +10,8 @@ export type { RequestContext } from './context.js';
 export { peekRequestContext, requestContextOf, runInRequestContext } from './request.js';
 export { createLogger, DEFAULT_REDACT_PATHS } from './logger.js';
 export type { Logger, LoggerOptions } from './logger.js';
+export { logDestination } from './destination.js';
+export type { LogDestination, LogDestinationOptions } from './destination.js';
 export { onResponseDone, statusOfOutcome } from './response.js';
 export type { ResponseDoneCallback, ResponseOutcome } from './response.js';
 export {

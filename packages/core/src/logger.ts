@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import pino from 'pino';
 import type { DestinationStream, Logger, LoggerOptions as PinoOptions } from 'pino';
 import { enableRequestContext, getRequestContext } from './context.js';
+import { logDestination } from './destination.js';
 import { invalidOption } from './errors.js';
 import { optionBoolean, optionObject, optionString } from './options.js';
 
@@ -20,7 +21,10 @@ export interface LoggerOptions {
   pretty?: boolean;
   /** Extra paths to redact, added to the defaults (authorization, cookie, set-cookie). */
   redact?: string[];
-  /** Where lines go. Default: standard output. */
+  /**
+   * Where lines go. Default: standard output through `logDestination()`, which writes the lines
+   * of one event-loop turn at once.
+   */
   destination?: DestinationStream;
   /** Extra fields for every line. */
   base?: Record<string, unknown>;
@@ -119,8 +123,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     mixin: contextMixin as PinoOptions['mixin'],
     redact: { paths: [...DEFAULT_REDACT_PATHS, ...(options.redact ?? [])], censor: '[Redacted]' },
   };
-  const destination = options.destination ?? (pretty ? prettyStream() : undefined);
+  const destination =
+    options.destination ?? (pretty ? prettyStream() : undefined) ?? logDestination();
   // Its lines carry the request's ids: requests from now on run inside their context.
   enableRequestContext();
-  return destination === undefined ? pino(settings) : pino(settings, destination);
+  return pino(settings, destination);
 }
