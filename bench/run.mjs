@@ -1,14 +1,14 @@
 // obskit overhead benchmark. Each configuration runs as its own server process on 127.0.0.1 and
-// is loaded by autocannon from this process for a bounded time. Configurations are interleaved
-// over rounds (A B C A B C …) and compared with the bare framework of the same round, because
-// this machine is shared and noisy: trust the ratios, not single absolute figures.
+// is loaded by autocannon, from a fresh process per measurement (load.mjs), for a bounded time.
+// Configurations are interleaved over rounds (A B C A B C …) and compared with the bare
+// framework of the same round, because this machine is shared and noisy: trust the ratios, not
+// single absolute figures.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const serversDir = join(here, 'servers');
@@ -129,30 +129,18 @@ async function stopServer(child) {
   clearTimeout(timer);
 }
 
-// CPU seconds (user + system, all threads) the server process has used so far, from /proc
-// (Linux); undefined elsewhere. Per request it is a second view beside req/s: a round slowed
-// by a neighbour mostly waits longer, it does less extra work per request.
-const ticksPerSecond = 100;
-function cpuSeconds(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
-  } catch {
-    return undefined;
-  }
-}
-
-function load(port, seconds) {
-  return autocannon({
-    url: `http://127.0.0.1:${port}`,
-    connections,
-    duration: seconds,
-    requests: [
-      { method: 'GET', path: '/' },
-      { method: 'GET', path: '/users/42' },
-    ],
-  });
+// One measurement in a fresh load-generator process (see load.mjs).
+async function measure(child, port) {
+  const gen = spawn(
+    process.execPath,
+    [join(here, 'load.mjs'), port, child.pid, warmup, duration, connections].map(String),
+    { cwd: here, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let output = '';
+  gen.stdout.on('data', (chunk) => (output += chunk));
+  const [code] = await once(gen, 'exit');
+  if (code !== 0) throw new Error(`the load generator exited with ${code}`);
+  return JSON.parse(output);
 }
 
 const median = (xs) => {
@@ -169,21 +157,19 @@ for (let round = 1; round <= rounds; round++) {
   for (const name of selected) {
     const { child, port } = await startServer(name);
     try {
-      if (warmup > 0) await load(port, warmup);
-      const cpuBefore = cpuSeconds(child.pid);
-      const r = await load(port, duration);
-      const cpuAfter = cpuSeconds(child.pid);
+      const r = await measure(child, port);
+      // Server CPU (user + system, all threads, from /proc on Linux) per request: a second
+      // view beside req/s. A round slowed by a neighbour mostly waits longer; it does less
+      // extra work per request.
       const cpuUsPerReq =
-        cpuBefore === undefined || cpuAfter === undefined || r.requests.total === 0
-          ? undefined
-          : ((cpuAfter - cpuBefore) * 1e6) / r.requests.total;
+        r.cpuSeconds === null || r.total === 0 ? undefined : (r.cpuSeconds * 1e6) / r.total;
       const entry = {
         round,
         name,
         framework: frameworkOf(name),
-        reqPerSec: r.requests.average,
-        p99Ms: r.latency.p99,
-        p50Ms: r.latency.p50,
+        reqPerSec: r.reqPerSec,
+        p99Ms: r.p99Ms,
+        p50Ms: r.p50Ms,
         non2xx: r.non2xx,
         errors: r.errors,
         timeouts: r.timeouts,

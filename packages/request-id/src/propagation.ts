@@ -2,12 +2,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import http, { type ClientRequest } from 'node:http';
 import https from 'node:https';
 import { syncBuiltinESMExports } from 'node:module';
-import {
-  enableRequestContext,
-  getRequestContext,
-  optionObject,
-  optionString,
-} from '@obskit/core';
+import { enableRequestContext, getRequestContext, optionObject, optionString } from '@obskit/core';
 import { DEFAULT_HEADER } from './resolver.js';
 import type { PropagationOptions } from './types.js';
 

@@ -19,7 +19,10 @@ const pool = new Uint8Array(POOL_SIZE);
 let poolAt = POOL_SIZE;
 const random = new Uint8Array(16);
 const bytes = new Uint8Array(16);
-const state = { msecs: Number.NEGATIVE_INFINITY, seq: 0 };
+// v7()'s options, reused: `random`, then the timestamp and sequence kept here.
+const input = { random, msecs: Number.NEGATIVE_INFINITY, seq: 0 };
+// The millisecond whose 12 hex digits `text` holds.
+let written = Number.NaN;
 
 // The id is written as ASCII into one reused buffer and read out as a flat string: joining 20
 // pieces would leave a rope that every later use (header, log line) has to flatten first.
@@ -41,15 +44,21 @@ export function uuidV7(): string {
   }
   for (let i = 6; i < 16; i++) random[i] = pool[poolAt++]!;
   const now = Date.now();
-  if (now > state.msecs) {
-    state.seq = (random[6]! << 23) | (random[7]! << 16) | (random[8]! << 8) | random[9]!;
-    state.msecs = now;
+  if (now > input.msecs) {
+    input.seq = (random[6]! << 23) | (random[7]! << 16) | (random[8]! << 8) | random[9]!;
+    input.msecs = now;
   } else {
-    state.seq = (state.seq + 1) | 0;
-    if (state.seq === 0) state.msecs++;
+    input.seq = (input.seq + 1) | 0;
+    if (input.seq === 0) input.msecs++;
   }
-  v7({ random, msecs: state.msecs, seq: state.seq }, bytes, 0);
-  for (let i = 0; i < 16; i++) {
+  v7(input, bytes, 0);
+  // Bytes 0–5 are the timestamp: their digits change once per millisecond.
+  let from = 6;
+  if (input.msecs !== written) {
+    written = input.msecs;
+    from = 0;
+  }
+  for (let i = from; i < 16; i++) {
     const pair = hexCodes[bytes[i]!]!;
     const at = offsets[i]!;
     text[at] = pair & 0xff;
