@@ -18,6 +18,7 @@ const usage = `Usage: pnpm bench [-- options]
   --duration S      measured seconds per configuration and round (default 10)
   --warmup S        unmeasured seconds before each measurement (default 2)
   --connections N   concurrent connections (default 50)
+  --pause S         idle seconds before starting each server (default 2)
   --only A,B        configurations whose name contains one of these (bare baselines always run)
   --out FILE        where to write the raw results as JSON (default bench/results/<time>.json)
   --list            print the configurations and exit`;
@@ -29,6 +30,7 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '2' },
     connections: { type: 'string', default: '50' },
+    pause: { type: 'string', default: '2' },
     only: { type: 'string' },
     out: { type: 'string' },
     list: { type: 'boolean', default: false },
@@ -54,6 +56,7 @@ const rounds = positive('rounds', values.rounds);
 const duration = positive('duration', values.duration, { integer: false });
 const warmup = positive('warmup', values.warmup, { integer: false, zero: true });
 const connections = positive('connections', values.connections);
+const pause = positive('pause', values.pause, { integer: false, zero: true });
 
 const all = readdirSync(serversDir)
   .filter((f) => f.endsWith('.mjs') && !f.startsWith('_'))
@@ -155,6 +158,9 @@ console.log(
 );
 for (let round = 1; round <= rounds; round++) {
   for (const name of selected) {
+    // Let the machine settle after the previous server's exit (its memory, its sockets): a
+    // configuration measured right after a heavy one otherwise ran measurably slower.
+    if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause * 1000));
     const { child, port } = await startServer(name);
     try {
       const r = await measure(child, port);

@@ -31,6 +31,8 @@ describe('bench harness', () => {
         '1',
         '--warmup',
         '0',
+        '--pause',
+        '0',
         '--connections',
         '4',
         '--only',
