@@ -40,6 +40,29 @@ describe('createLogger', () => {
     expect(line).not.toHaveProperty('reqId');
   });
 
+  it('stamps each line with the time it was written, also within and across milliseconds', () => {
+    const sink = logSink();
+    const log = createLogger({ service: 's', destination: sink.stream });
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(new Date('2026-11-22T10:00:00.123Z'));
+      log.info('first');
+      log.info('same millisecond');
+      vi.setSystemTime(new Date('2026-11-22T10:00:00.124Z'));
+      log.info('next millisecond');
+      vi.setSystemTime(new Date('2026-11-22T10:00:01.000Z'));
+      log.info('next second');
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(sink.lines().map((l) => l.time)).toEqual([
+      '2026-11-22T10:00:00.123Z',
+      '2026-11-22T10:00:00.123Z',
+      '2026-11-22T10:00:00.124Z',
+      '2026-11-22T10:00:01.000Z',
+    ]);
+  });
+
   it('adds reqId and trace fields from the request context, and context bindings', () => {
     const sink = logSink();
     const log = createLogger({ service: 's', destination: sink.stream });
