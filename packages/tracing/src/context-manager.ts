@@ -4,6 +4,8 @@ import { enableRequestContext, requestContextStorage, type RequestContext } from
 
 /** Where the OpenTelemetry context lives inside the obskit request context. */
 export const kOtelContext = Symbol.for('obskit.tracing.otelContext');
+/** Where the request's server span state lives; its OpenTelemetry context is made on demand. */
+export const kServerSpan = Symbol.for('obskit.tracing.serverSpan');
 const kShared = Symbol.for('obskit.tracing.sharedContextManager');
 
 const storage = requestContextStorage();
@@ -16,7 +18,13 @@ const storage = requestContextStorage();
  */
 export class SharedContextManager extends AsyncLocalStorageContextManager {
   override active(): Context {
-    return (storage.getStore()?.[kOtelContext] as Context | undefined) ?? ROOT_CONTEXT;
+    const store = storage.getStore();
+    if (store === undefined) return ROOT_CONTEXT;
+    const active = store[kOtelContext] as Context | undefined;
+    if (active !== undefined) return active;
+    const server = store[kServerSpan] as { readonly context: Context } | undefined;
+    if (server === undefined) return ROOT_CONTEXT;
+    return (store[kOtelContext] = server.context);
   }
 
   override with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(

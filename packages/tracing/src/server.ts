@@ -6,20 +6,38 @@ import {
   SpanKind,
   SpanStatusCode,
   trace,
+  type Attributes,
   type Context,
   type Span,
   type Tracer,
 } from '@opentelemetry/api';
 import { isStandardMethod, pathOf, requestContextOf, runInRequestContext } from '@obskit/core';
-import { kOtelContext, sharedContextActive } from './context-manager.js';
+import { kServerSpan, sharedContextActive } from './context-manager.js';
 
 const VERSION = '0.0.0';
 
 export interface ServerSpan {
   span: Span;
-  context: Context;
+  /** The OpenTelemetry context with the span active (made on first read). */
+  readonly context: Context;
   method: string;
   ended: boolean;
+}
+
+// The span's OpenTelemetry context copies the parent's map of values; most requests never ask
+// for it (nothing in them reads `context.active()`), so it is made on first read.
+class ServerSpanState implements ServerSpan {
+  ended = false;
+  private otelContext: Context | undefined = undefined;
+  constructor(
+    readonly span: Span,
+    private readonly parent: Context,
+    readonly method: string,
+  ) {}
+
+  get context(): Context {
+    return (this.otelContext ??= trace.setSpan(this.parent, this.span));
+  }
 }
 
 export interface ServerTracing {
@@ -61,17 +79,15 @@ export function createServerTracing(
       const known = isStandardMethod(original);
       const method = known ? original : '_OTHER';
       const encrypted = (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true;
+      const attributes: Attributes = {
+        'http.request.method': method,
+        'url.path': pathOf(req.url),
+        'url.scheme': encrypted ? 'https' : 'http',
+      };
+      if (!known) attributes['http.request.method_original'] = original.slice(0, 64);
       const span = tracer.startSpan(
         known ? method : 'HTTP',
-        {
-          kind: SpanKind.SERVER,
-          attributes: {
-            'http.request.method': method,
-            ...(known ? {} : { 'http.request.method_original': original.slice(0, 64) }),
-            'url.path': pathOf(req.url),
-            'url.scheme': encrypted ? 'https' : 'http',
-          },
-        },
+        { kind: SpanKind.SERVER, attributes },
         parent,
       );
       const spanContext = span.spanContext();
@@ -79,12 +95,7 @@ export function createServerTracing(
       store.traceId = spanContext.traceId;
       store.spanId = spanContext.spanId;
       store.traceFlags = (spanContext.traceFlags & 1) === 1 ? '01' : '00';
-      return {
-        span,
-        context: trace.setSpan(parent, span),
-        method: known ? method : 'HTTP',
-        ended: false,
-      };
+      return new ServerSpanState(span, parent, known ? method : 'HTTP');
     },
     end(state, route, statusCode, error) {
       if (state.ended) return;
@@ -127,7 +138,8 @@ export function createServerTracing(
  */
 export function runRequestInSpan(req: IncomingMessage, state: ServerSpan, next: () => void): void {
   if (sharedContextActive()) {
-    requestContextOf(req)[kOtelContext] = state.context;
+    // The shared context manager asks the state for its context when something reads it.
+    requestContextOf(req)[kServerSpan] = state;
     runInRequestContext(req, next);
   } else {
     context.with(state.context, () => runInRequestContext(req, next));

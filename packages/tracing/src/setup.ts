@@ -87,13 +87,21 @@ function parseResourceAttributes(value: string | undefined): Record<string, stri
   return out;
 }
 
+// A ratio of 1 (or 0) samples every (no) trace: the always-on (off) sampler decides it without
+// reading the trace id.
+function ratioSampler(ratio: number): Sampler {
+  if (ratio >= 1) return new AlwaysOnSampler();
+  if (ratio <= 0) return new AlwaysOffSampler();
+  return new TraceIdRatioBasedSampler(ratio);
+}
+
 function samplerFromEnv(ratioOption: number | undefined): Sampler {
   const name = process.env.OTEL_TRACES_SAMPLER?.trim().toLowerCase();
   const argText = process.env.OTEL_TRACES_SAMPLER_ARG;
   const arg = argText === undefined || argText === '' ? undefined : Number(argText);
   const ratio = ratioOption ?? (arg !== undefined && arg >= 0 && arg <= 1 ? arg : 1);
   if (ratioOption !== undefined || name === undefined || name === '') {
-    return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) });
+    return new ParentBasedSampler({ root: ratioSampler(ratio) });
   }
   switch (name) {
     case 'always_on':
@@ -101,13 +109,13 @@ function samplerFromEnv(ratioOption: number | undefined): Sampler {
     case 'always_off':
       return new AlwaysOffSampler();
     case 'traceidratio':
-      return new TraceIdRatioBasedSampler(ratio);
+      return ratioSampler(ratio);
     case 'parentbased_always_on':
       return new ParentBasedSampler({ root: new AlwaysOnSampler() });
     case 'parentbased_always_off':
       return new ParentBasedSampler({ root: new AlwaysOffSampler() });
     case 'parentbased_traceidratio':
-      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) });
+      return new ParentBasedSampler({ root: ratioSampler(ratio) });
     default:
       throw invalidOption('OTEL_TRACES_SAMPLER', 'a known sampler name', name);
   }

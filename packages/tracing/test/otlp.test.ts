@@ -105,3 +105,39 @@ describe('without a started SDK', () => {
     expect(app.printPlugins()).toContain('@obskit/tracing');
   });
 });
+
+describe('sampling', () => {
+  async function sampled(ratio: string | undefined, env: Record<string, string> = {}) {
+    const child = spawn(
+      process.execPath,
+      ['test/fixtures/sampling.mjs', ...(ratio === undefined ? [] : [ratio])],
+      { cwd: packageDir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    const [code] = (await once(child, 'exit')) as [number | null];
+    clearTimeout(timer);
+    expect(code).toBe(0);
+    return JSON.parse(out) as { root: number; sampledParent: number; unsampledParent: number };
+  }
+
+  it('follows sampleRatio for new traces and the parent for continued ones', async () => {
+    const [all, none, half] = await Promise.all([sampled('1'), sampled('0'), sampled('0.5')]);
+    expect(all).toEqual({ root: 200, sampledParent: 200, unsampledParent: 0 });
+    expect(none).toEqual({ root: 0, sampledParent: 200, unsampledParent: 0 });
+    expect(half.root).toBeGreaterThan(50);
+    expect(half.root).toBeLessThan(150);
+    expect(half.sampledParent).toBe(200);
+  }, 30_000);
+
+  it('reads OTEL_TRACES_SAMPLER and its argument when no ratio is given', async () => {
+    const [ratioZero, alwaysOn] = await Promise.all([
+      sampled(undefined, { OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0' }),
+      sampled(undefined, { OTEL_TRACES_SAMPLER: 'always_on' }),
+    ]);
+    // Not parent-based: the parent's decision does not count.
+    expect(ratioZero).toEqual({ root: 0, sampledParent: 0, unsampledParent: 0 });
+    expect(alwaysOn).toEqual({ root: 200, sampledParent: 200, unsampledParent: 200 });
+  }, 30_000);
+});

@@ -21,6 +21,7 @@ function inspect(): Record<string, unknown> {
   const baggage = propagation.getBaggage(active);
   return {
     traceId: span?.spanContext().traceId,
+    spanId: span?.spanContext().spanId,
     traceState: span?.spanContext().traceState?.serialize() ?? '',
     baggageEntries: baggage ? baggage.getAllEntries().length : 0,
   };

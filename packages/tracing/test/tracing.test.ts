@@ -96,11 +96,13 @@ describe.each(frameworks)('$name', (framework) => {
       await fetch(`${url}/users/1`, {
         headers: { traceparent: `00-${PARENT_TRACE}-${PARENT_SPAN}-01` },
       })
-    ).json()) as { traceId: string };
+    ).json()) as { traceId: string; spanId: string };
     const [span] = await serverSpans();
     expect(span?.spanContext().traceId).toBe(PARENT_TRACE);
     expect(span?.parentSpanContext?.spanId).toBe(PARENT_SPAN);
+    // The handler's active span is the server span itself, not the incoming parent.
     expect(body.traceId).toBe(PARENT_TRACE);
+    expect(body.spanId).toBe(span?.spanContext().spanId);
     const line = sink.lines().find((l) => l.msg === 'loading user');
     expect(line?.trace_id).toBe(PARENT_TRACE);
     expect(line?.span_id).toBe(span?.spanContext().spanId);
