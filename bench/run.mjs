@@ -20,6 +20,7 @@ const usage = `Usage: pnpm bench [-- options]
   --connections N   concurrent connections (default 50)
   --pause S         idle seconds before starting each server (default 2)
   --only A,B        configurations whose name contains one of these (bare baselines always run)
+  --compare A:B     also print A against B per framework (default obskit-full:peer-stack)
   --out FILE        where to write the raw results as JSON (default bench/results/<time>.json)
   --list            print the configurations and exit`;
 
@@ -32,6 +33,7 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '50' },
     pause: { type: 'string', default: '2' },
     only: { type: 'string' },
+    compare: { type: 'string', default: 'obskit-full:peer-stack' },
     out: { type: 'string' },
     list: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -236,6 +238,43 @@ for (const s of summary) {
   );
 }
 
+// A against B within each framework: the median over rounds of A's req/s ÷ B's req/s in the same
+// round, and B's median CPU per request ÷ A's (how many times less CPU A spends per request).
+const [compareA, compareB] = values.compare.split(':');
+const comparisons = [];
+if (compareA && compareB) {
+  for (const framework of [...new Set(selected.map(frameworkOf))]) {
+    const a = `${framework}-${compareA}`;
+    const b = `${framework}-${compareB}`;
+    if (!selected.includes(a) || !selected.includes(b)) continue;
+    const factors = results
+      .filter((r) => r.name === a)
+      .map((r) => {
+        const other = results.find((o) => o.round === r.round && o.name === b);
+        return other && other.reqPerSec > 0 ? r.reqPerSec / other.reqPerSec : undefined;
+      })
+      .filter((x) => x !== undefined);
+    const cpuA = summary.find((s) => s.name === a)?.medianCpuUsPerReq;
+    const cpuB = summary.find((s) => s.name === b)?.medianCpuUsPerReq;
+    comparisons.push({
+      a,
+      b,
+      medianFactor: factors.length ? median(factors) : null,
+      factors,
+      cpuFactor: cpuA && cpuB ? cpuB / cpuA : null,
+    });
+  }
+}
+if (comparisons.length > 0) {
+  console.log('\n| A ÷ B | req/s factor (median of rounds) | per-round factors | CPU factor |');
+  console.log('|---|---:|---|---:|');
+  for (const c of comparisons) {
+    console.log(
+      `| ${c.a} ÷ ${c.b} | ${fixed(c.medianFactor, 2)}× | ${c.factors.map((f) => f.toFixed(2)).join(', ')} | ${fixed(c.cpuFactor, 2)}× |`,
+    );
+  }
+}
+
 const out =
   values.out ?? join(here, 'results', `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 mkdirSync(dirname(out), { recursive: true });
@@ -250,6 +289,7 @@ writeFileSync(
       connections,
       date: new Date().toISOString(),
       summary,
+      comparisons,
       results,
     },
     null,

@@ -37,6 +37,9 @@ describe('bench harness', () => {
         '4',
         '--only',
         'bare',
+        // Each bare framework against itself: the comparison's plumbing with a known answer.
+        '--compare',
+        'bare:bare',
         '--out',
         out,
       ],
@@ -44,10 +47,16 @@ describe('bench harness', () => {
     );
     expect(stdout).toContain('| fastify-bare |');
     expect(stdout).toContain('| express-bare |');
-    const { summary, results } = JSON.parse(readFileSync(out, 'utf8')) as {
+    const { summary, results, comparisons } = JSON.parse(readFileSync(out, 'utf8')) as {
       summary: Summary[];
       results: { round: number; name: string }[];
+      comparisons: { a: string; b: string; medianFactor: number; factors: number[] }[];
     };
+    expect(stdout).toContain('| fastify-bare ÷ fastify-bare | 1.00× | 1.00, 1.00 |');
+    expect(comparisons.map((c) => [c.a, c.b, c.medianFactor, c.factors])).toEqual([
+      ['express-bare', 'express-bare', 1, [1, 1]],
+      ['fastify-bare', 'fastify-bare', 1, [1, 1]],
+    ]);
     expect(results.map((r) => `${r.round}:${r.name}`)).toEqual([
       '1:express-bare',
       '1:fastify-bare',

@@ -2,16 +2,34 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import {
   expressRouteTemplate,
   onResponseDone,
+  pathOf,
+  peekRequestContext,
+  requestContextOf,
+  runInRequestContext,
   statusOfOutcome,
   trackExpressMounts,
   type Logger,
 } from '@obskit/core';
 import { health, type HealthMiddleware } from '@obskit/health/express';
+import { createHttpMetrics } from '@obskit/metrics';
 import { metrics, type MetricsMiddleware } from '@obskit/metrics/express';
+import { createRequestIdResolver } from '@obskit/request-id';
 import { requestId } from '@obskit/request-id/express';
+import {
+  createServerTracing,
+  requestErrorOf,
+  runRequestInSpan,
+  tracingActive,
+} from '@obskit/tracing';
 import { tracing, tracingErrors } from '@obskit/tracing/express';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
-import { accessLogLine, resolveOptions, type ObskitOptions } from './options.js';
+import {
+  accessLogLine,
+  obskitEndpoints,
+  resolveOptions,
+  type ObskitOptions,
+  type ResolvedOptions,
+} from './options.js';
 
 export type { ObskitOptions } from './options.js';
 
@@ -47,11 +65,11 @@ export type ObskitMiddleware = RequestHandler & {
 type Handler = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
 
 // Symbol.for: the ESM and CommonJS builds, when both are loaded, install the same accessors.
+// The base logger travels in the request context (one object per request), not on `req`.
 const kBaseLogger = Symbol.for('obskit.express.logger');
 const kRequestLogger = Symbol.for('obskit.express.requestLogger');
 type LoggedRequest = IncomingMessage & {
   id?: unknown;
-  [kBaseLogger]?: Logger;
   [kRequestLogger]?: Logger;
 };
 
@@ -70,7 +88,7 @@ function installRequestLoggers(): void {
   const requestLog = function (this: LoggedRequest): Logger | undefined {
     const own = this[kRequestLogger];
     if (own !== undefined) return own;
-    const base = this[kBaseLogger];
+    const base = peekRequestContext(this)?.[kBaseLogger] as Logger | undefined;
     if (base === undefined) return undefined;
     const child = typeof this.id === 'string' ? base.child({ reqId: this.id }) : base;
     this[kRequestLogger] = child;
@@ -106,40 +124,21 @@ export function obskit(options: ObskitOptions): ObskitMiddleware {
   const resolved = resolveOptions(options);
   const { logger } = resolved;
   trackExpressMounts(express.Router);
+  const metricsMw = resolved.metrics !== false ? metrics(resolved.metrics) : undefined;
+  const healthMw = resolved.health !== false ? health(resolved.health) : undefined;
+  // req.log / res.log for handlers, made only when a handler uses them.
+  installRequestLoggers();
+  const app = appRequest(resolved);
+  const endpoints = obskitEndpoints(resolved);
+  // obskit's own endpoints (probes, /metrics) go through each feature's middleware in turn, so
+  // they answer exactly as those do; they are not access-logged (they answer before that step).
   const chain: Handler[] = [];
   if (resolved.requestId !== false) chain.push(requestId(resolved.requestId) as unknown as Handler);
   if (resolved.tracing) chain.push(tracing() as unknown as Handler);
-  const metricsMw = resolved.metrics !== false ? metrics(resolved.metrics) : undefined;
   if (metricsMw !== undefined) chain.push(metricsMw as unknown as Handler);
-  const healthMw = resolved.health !== false ? health(resolved.health) : undefined;
   if (healthMw !== undefined) chain.push(healthMw as unknown as Handler);
-  // req.log / res.log for handlers, made only when a handler uses them.
-  installRequestLoggers();
-  chain.push((req, _res, next) => {
-    (req as LoggedRequest)[kBaseLogger] = logger;
-    next();
-  });
-  if (resolved.accessLog) {
-    chain.push((req, res, next) => {
-      const start = performance.now();
-      onResponseDone(req, res, (outcome) => {
-        accessLogLine(
-          logger,
-          req,
-          statusOfOutcome(outcome, res),
-          expressRouteTemplate(req),
-          performance.now() - start,
-        );
-      });
-      next();
-    });
-  }
-
-  const middleware = function obskitMiddleware(
-    req: IncomingMessage,
-    res: ServerResponse,
-    next: (err?: unknown) => void,
-  ) {
+  chain.push((req, res, next) => app(req, res, next, false));
+  const endpoint: Handler = (req, res, next) => {
     let i = 0;
     const step = (err?: unknown): void => {
       if (err !== undefined || i === chain.length) {
@@ -150,6 +149,15 @@ export function obskit(options: ObskitOptions): ObskitMiddleware {
       handler(req, res, step);
     };
     step();
+  };
+
+  const middleware = function obskitMiddleware(
+    req: IncomingMessage,
+    res: ServerResponse,
+    next: (err?: unknown) => void,
+  ) {
+    if (endpoints.has(pathOf(req.url))) endpoint(req, res, next);
+    else app(req, res, next, true);
   } as unknown as ObskitMiddleware;
   middleware.logger = logger;
   middleware.metrics = metricsMw;
@@ -162,6 +170,89 @@ export function obskit(options: ObskitOptions): ObskitMiddleware {
   };
   middleware.errors = tracingErrors;
   return middleware;
+}
+
+type AppRequest = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  next: (err?: unknown) => void,
+  all: boolean,
+) => void;
+
+/**
+ * Everything obskit does for a request to the app's own routes, in one pass: the request id,
+ * the server span, the metrics timer and the access line, with one completion callback that
+ * reads the route once for all three. `all` false: the features' middleware already did their
+ * part (obskit's endpoints), only `req.log` and the access line are left.
+ */
+function appRequest(resolved: ResolvedOptions): AppRequest {
+  const { logger } = resolved;
+  const ids =
+    resolved.requestId === false ? undefined : createRequestIdResolver(resolved.requestId);
+  const tracer = resolved.tracing && tracingActive() ? createServerTracing() : undefined;
+  // The metrics middleware's recorder and this one share the registry's series.
+  const recorder = resolved.metrics === false ? undefined : createHttpMetrics(resolved.metrics);
+  const accessLog = resolved.accessLog;
+
+  return (req, res, next, all) => {
+    const context = requestContextOf(req);
+    context[kBaseLogger] = logger;
+    if (!all) {
+      if (accessLog) logAccess(logger, req, res, performance.now());
+      runInRequestContext(req, next);
+      return;
+    }
+    if (ids !== undefined) {
+      const id = ids.resolve(req);
+      (req as LoggedRequest).id = id;
+      context.reqId = id;
+      res.setHeader(ids.header, id);
+    }
+    const span = tracer?.start(req);
+    const start =
+      recorder !== undefined && !recorder.isExcluded(pathOf(req.url))
+        ? recorder.begin()
+        : undefined;
+    if (span !== undefined || start !== undefined || accessLog) {
+      const since = start ?? performance.now();
+      onResponseDone(req, res, (outcome, error) => {
+        const route = routeOf(req);
+        const status = statusOfOutcome(outcome, res);
+        if (span !== undefined) {
+          tracer!.end(
+            span,
+            route,
+            outcome === 'aborted' ? undefined : status,
+            requestErrorOf(req) ?? error,
+          );
+        }
+        if (start !== undefined) recorder!.record(req, res, start, route, status);
+        if (accessLog) accessLogLine(logger, req, status, route, performance.now() - since);
+      });
+    }
+    if (span !== undefined) runRequestInSpan(req, span, next);
+    else runInRequestContext(req, next);
+  };
+}
+
+function routeOf(req: IncomingMessage): string | undefined {
+  try {
+    return expressRouteTemplate(req);
+  } catch {
+    return undefined;
+  }
+}
+
+function logAccess(logger: Logger, req: IncomingMessage, res: ServerResponse, since: number) {
+  onResponseDone(req, res, (outcome) => {
+    accessLogLine(
+      logger,
+      req,
+      statusOfOutcome(outcome, res),
+      routeOf(req),
+      performance.now() - since,
+    );
+  });
 }
 
 export default obskit;

@@ -77,6 +77,10 @@ const frameworks = [
         throw new Error('boom');
       });
       app.get('/log', async (request) => useRequestLogger(request.log as Logger));
+      app.get('/slow', async () => {
+        await sleep(300);
+        return { slow: true };
+      });
       await app.listen({ port: 0, host: '127.0.0.1' });
       closers.push(() => app.close());
       return { url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}`, sink };
@@ -107,6 +111,10 @@ const frameworks = [
       app.get('/log', async (req, res) => {
         expect(res.log).toBe(req.log);
         res.json(await useRequestLogger(req.log));
+      });
+      app.get('/slow', async (_req, res) => {
+        await sleep(300);
+        if (!res.destroyed) res.json({ slow: true });
       });
       app.use(o.errors());
       app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
@@ -194,6 +202,54 @@ describe.each(frameworks)('obskit on $name', (framework) => {
     expect(((await ready.json()) as { version: string }).version).toBe('1.4.0');
     // Probes and scrapes write no access line and no series.
     expect(sink.lines().filter((l) => l.msg === 'request completed')).toHaveLength(2);
+  });
+
+  it('records a thrown error on the span, and an aborted request as 499 once', async () => {
+    const { url, sink } = await framework.start();
+    await (await fetch(`${url}/boom`)).text();
+    const controller = new AbortController();
+    const aborted = fetch(`${url}/slow`, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 100);
+    await expect(aborted).rejects.toThrow();
+    await sleep(400);
+
+    const spans = exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.SERVER);
+    const boom = spans.find((s) => s.name === 'GET /boom');
+    expect(boom?.attributes).toMatchObject({
+      'http.response.status_code': 500,
+      'error.type': 'Error',
+    });
+    expect(boom?.events.some((e) => e.name === 'exception')).toBe(true);
+    const slow = spans.filter((s) => s.name === 'GET /slow');
+    expect(slow).toHaveLength(1);
+    expect(slow[0]?.attributes['error.type']).toBe('aborted');
+
+    const access = sink.lines().filter((l) => l.msg === 'request completed' && l.path === '/slow');
+    expect(access).toHaveLength(1);
+    expect(access[0]).toMatchObject({ route: '/slow', statusCode: 499 });
+    const text = await (await fetch(`${url}/metrics`)).text();
+    expect(text).toContain('http_requests_total{method="GET",route="/slow",status_code="499"} 1');
+    expect(text).not.toMatch(/route="\/slow",status_code="200"/);
+    expect(text).toMatch(/^http_requests_in_flight 0$/m);
+  });
+
+  it('answers other methods on its endpoint paths like any unknown route', async () => {
+    const { url, sink } = await framework.start();
+    const response = await fetch(`${url}/metrics`, { method: 'POST' });
+    expect(response.status).toBe(404);
+    expect(response.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    await sleep(20);
+    const access = sink.lines().filter((l) => l.msg === 'request completed');
+    expect(access).toHaveLength(1);
+    expect(access[0]).toMatchObject({
+      method: 'POST',
+      path: '/metrics',
+      statusCode: 404,
+      reqId: response.headers.get('x-request-id'),
+    });
+    // The metrics endpoint's path is not counted, whatever the method.
+    const text = await (await fetch(`${url}/metrics`)).text();
+    expect(text).not.toContain('method="POST"');
   });
 
   it('shows the health checks on /metrics (one registry for metrics and health)', async () => {

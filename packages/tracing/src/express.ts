@@ -6,10 +6,13 @@ import {
   trackExpressMounts,
 } from '@obskit/core';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
-import { createServerTracing, runRequestInSpan, tracingActive } from './server.js';
-
-const kError = Symbol.for('obskit.tracing.error');
-type WithError = IncomingMessage & { [kError]?: unknown };
+import {
+  createServerTracing,
+  noteRequestError,
+  requestErrorOf,
+  runRequestInSpan,
+  tracingActive,
+} from './server.js';
 
 export interface TracingMiddlewareOptions {
   /** Make spans even when no SDK was started when the middleware was created. Default false. */
@@ -30,7 +33,7 @@ export function tracing(options: TracingMiddlewareOptions = {}): RequestHandler 
     const state = server.start(req);
     onResponseDone(req, res, (outcome, error) => {
       const status = outcome === 'aborted' ? undefined : statusOfOutcome(outcome, res);
-      server.end(state, expressRouteTemplate(req), status, (req as WithError)[kError] ?? error);
+      server.end(state, expressRouteTemplate(req), status, requestErrorOf(req) ?? error);
     });
     runRequestInSpan(req, state, next);
   } as RequestHandler;
@@ -39,7 +42,7 @@ export function tracing(options: TracingMiddlewareOptions = {}): RequestHandler 
 /** Error middleware that notes a thrown error for the span and passes it on unchanged. */
 export function tracingErrors(): ErrorRequestHandler {
   return (error: unknown, req, _res, next) => {
-    (req as unknown as WithError)[kError] = error;
+    noteRequestError(req, error);
     next(error);
   };
 }

@@ -11,7 +11,13 @@ import {
   type Span,
   type Tracer,
 } from '@opentelemetry/api';
-import { isStandardMethod, pathOf, requestContextOf, runInRequestContext } from '@obskit/core';
+import {
+  isStandardMethod,
+  pathOf,
+  peekRequestContext,
+  requestContextOf,
+  runInRequestContext,
+} from '@obskit/core';
 import { kServerSpan, sharedContextActive } from './context-manager.js';
 
 const VERSION = '0.0.0';
@@ -129,6 +135,21 @@ export function createServerTracing(
       span.end();
     },
   };
+}
+
+const kAppError = Symbol.for('obskit.tracing.appError');
+
+/**
+ * Notes the error the app raised while serving `req` (Express error middleware sees it; the
+ * response alone does not tell it), so the server span records it when it ends.
+ */
+export function noteRequestError(req: IncomingMessage, error: unknown): void {
+  requestContextOf(req)[kAppError] = error;
+}
+
+/** The error noted for `req` by `noteRequestError`, if any. */
+export function requestErrorOf(req: IncomingMessage): unknown {
+  return peekRequestContext(req)?.[kAppError];
 }
 
 /**
