@@ -6,7 +6,7 @@ import {
   type RequestContext,
 } from './context.js';
 
-const kContext = Symbol.for('obskit.core.requestContext');
+export const kContext = Symbol.for('obskit.core.requestContext');
 
 type Carrier = IncomingMessage & { [kContext]?: RequestContext };
 

@@ -8,7 +8,7 @@ export type ResponseOutcome = 'finished' | 'aborted' | 'error';
 
 export type ResponseDoneCallback = (outcome: ResponseOutcome, error?: Error) => void;
 
-const kCallbacks = Symbol.for('obskit.core.responseDone');
+export const kCallbacks = Symbol.for('obskit.core.responseDone');
 
 type Tracked = ServerResponse & { [kCallbacks]?: ResponseDoneCallback[] | undefined };
 

@@ -1,5 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { expressRouteTemplate, pathOf, trackExpressMounts } from '@obskit/core';
+import {
+  expressRouteTemplate,
+  keepStateOffExpressObjects,
+  pathOf,
+  trackExpressMounts,
+} from '@obskit/core';
 import express, { type RequestHandler } from 'express';
 import { createHttpMetrics } from './http.js';
 import type { MetricHelpers } from './registry.js';
@@ -24,6 +29,7 @@ export function metrics(options: HttpMetricsOptions = {}): MetricsMiddleware {
   const recorder = createHttpMetrics(options);
   const { endpoint } = recorder;
   trackExpressMounts(express.Router);
+  keepStateOffExpressObjects(express.request, express.response);
   const separate = options.endpoint !== false && options.endpoint?.listen !== undefined;
   const servePath = endpoint !== undefined && !separate ? endpoint.path : undefined;
 

@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import {
   expressRouteTemplate,
+  keepStateOffExpressObjects,
   onResponseDone,
   pathOf,
   peekRequestContext,
@@ -124,6 +125,9 @@ export function obskit(options: ObskitOptions): ObskitMiddleware {
   const resolved = resolveOptions(options);
   const { logger } = resolved;
   trackExpressMounts(express.Router);
+  keepStateOffExpressObjects(express.request, express.response, {
+    id: resolved.requestId !== false,
+  });
   const metricsMw = resolved.metrics !== false ? metrics(resolved.metrics) : undefined;
   const healthMw = resolved.health !== false ? health(resolved.health) : undefined;
   // req.log / res.log for handlers, made only when a handler uses them.
@@ -204,8 +208,9 @@ function appRequest(resolved: ResolvedOptions): AppRequest {
     }
     if (ids !== undefined) {
       const id = ids.resolve(req);
-      (req as LoggedRequest).id = id;
       context.reqId = id;
+      // `req.id` reads the context's reqId on Express's prototype; an own property elsewhere.
+      if ((req as LoggedRequest).id !== id) (req as LoggedRequest).id = id;
       res.setHeader(ids.header, id);
     }
     const span = tracer?.start(req);

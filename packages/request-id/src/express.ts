@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { requestContextOf, runInRequestContext } from '@obskit/core';
-import type { RequestHandler } from 'express';
+import { keepStateOffExpressObjects, requestContextOf, runInRequestContext } from '@obskit/core';
+import express, { type RequestHandler } from 'express';
 import { createRequestIdResolver } from './resolver.js';
 import type { RequestIdOptions } from './types.js';
 
@@ -12,10 +12,15 @@ export type { RequestIdOptions } from './types.js';
  */
 export function requestId(options: RequestIdOptions = {}): RequestHandler {
   const { header, resolve } = createRequestIdResolver(options);
+  // `req.id` and the request context live on Express's prototypes, not on each request.
+  keepStateOffExpressObjects(express.request, express.response, { id: true });
   return function obskitRequestId(req: IncomingMessage, res: ServerResponse, next: () => void) {
     const id = resolve(req);
-    (req as IncomingMessage & { id: unknown }).id = id;
-    requestContextOf(req).reqId = id;
+    const context = requestContextOf(req);
+    context.reqId = id;
+    // Own property where `req` is not an Express request; the context's reqId otherwise.
+    if ((req as IncomingMessage & { id?: unknown }).id !== id)
+      (req as IncomingMessage & { id: unknown }).id = id;
     res.setHeader(header, id);
     runInRequestContext(req, next);
   } as RequestHandler;

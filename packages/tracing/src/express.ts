@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   expressRouteTemplate,
+  keepStateOffExpressObjects,
   onResponseDone,
   statusOfOutcome,
   trackExpressMounts,
@@ -28,6 +29,7 @@ const passThrough: RequestHandler = (_req, _res, next) => next();
 export function tracing(options: TracingMiddlewareOptions = {}): RequestHandler {
   if (options.force !== true && !tracingActive()) return passThrough;
   trackExpressMounts(express.Router);
+  keepStateOffExpressObjects(express.request, express.response);
   const server = createServerTracing();
   return function obskitTracing(req: IncomingMessage, res: ServerResponse, next: () => void) {
     const state = server.start(req);
