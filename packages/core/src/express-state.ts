@@ -1,14 +1,13 @@
 import { kContext, requestContextOf, peekRequestContext } from './request.js';
-import { kCallbacks } from './response.js';
 
 /**
  * Express (4 and 5) hands every request and response object a hidden class of its own, so each
  * property added to one builds a new hidden class: measured on Express 5 and Node 20, ten symbol
  * properties added to `req` cost 34 µs per request, ten WeakMap entries 13 µs (a Fastify raw
- * request took the same ten properties for 0.2 µs). obskit keeps its per-request state (the
- * request context, the completion callbacks) under symbol keys; on Express's prototypes these
- * keys become accessors over WeakMaps, so the objects themselves never change shape. Requests
- * of other servers keep plain properties.
+ * request took the same ten properties for 0.2 µs). obskit keeps all of a request's state in
+ * one object, its request context, under one symbol key on the request; on Express's request
+ * prototype that key becomes an accessor over a WeakMap, so requests never change shape.
+ * Requests of other servers keep a plain property.
  */
 
 const kAside = Symbol.for('obskit.core.expressStateAside');
@@ -41,21 +40,16 @@ function defineAside(proto: Proto, key: symbol): void {
 const kIdAside = Symbol.for('obskit.core.expressIdAside');
 
 /**
- * Keeps obskit's per-request state on Express's request and response prototypes
- * (`express.request`, `express.response`) instead of on each object. With `{ id: true }`,
+ * Keeps obskit's per-request state off Express's request objects: the request context behind
+ * an accessor on Express's request prototype (`express.request`). With `{ id: true }`,
  * `req.id` becomes an accessor for the request context's `reqId` too (reading it, and setting it
  * when assigned), for the adapters that set `req.id`. Idempotent; the Express adapters call it
  * when they are created.
  */
-export function keepStateOffExpressObjects(
-  request: object,
-  response: object,
-  options: { id?: boolean } = {},
-): void {
+export function keepStateOffExpressObjects(request: object, options: { id?: boolean } = {}): void {
   const req = request as Proto;
   if (req[kAside] !== true) {
     defineAside(req, kContext);
-    defineAside(response as Proto, kCallbacks);
     Object.defineProperty(req, kAside, { value: true });
   }
   if (options.id === true && req[kIdAside] !== true) {

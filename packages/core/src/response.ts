@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { requestContextOf } from './request.js';
 
 /**
  * How a response ended: `finished` (the last byte was handed to the OS), `aborted` (the client
@@ -8,20 +9,25 @@ export type ResponseOutcome = 'finished' | 'aborted' | 'error';
 
 export type ResponseDoneCallback = (outcome: ResponseOutcome, error?: Error) => void;
 
-export const kCallbacks = Symbol.for('obskit.core.responseDone');
+// The pending callbacks of a response live in its request's context: a plain object of obskit's
+// own, where adding the key costs nothing (on Express, adding one to `res` costs ~3 µs).
+const kCallbacks = Symbol.for('obskit.core.responseDone');
 
-type Tracked = ServerResponse & { [kCallbacks]?: ResponseDoneCallback[] | undefined };
+interface Pending {
+  callbacks: ResponseDoneCallback[];
+  fired: boolean;
+}
 
 /**
  * Calls `callback` exactly once when `res` finishes, is closed before finishing, or errors, and
  * removes its listeners when the first one fires (the pino-http pattern), so nothing is counted
  * twice. Every callback registered for one response shares a single set of three listeners and
  * runs in registration order; one that throws does not keep the others from running (its error
- * is thrown again after them, as a throwing listener would be). The request is accepted for
- * symmetry with the adapters and future use.
+ * is thrown again after them, as a throwing listener would be). The callbacks are kept in the
+ * request's context (`requestContextOf(req)`), so `req` must be the request `res` answers.
  */
 export function onResponseDone(
-  _req: IncomingMessage,
+  req: IncomingMessage,
   res: ServerResponse,
   callback: ResponseDoneCallback,
 ): void {
@@ -34,19 +40,20 @@ export function onResponseDone(
     else callback('aborted');
     return;
   }
-  const tracked = res as Tracked;
-  const pending = tracked[kCallbacks];
-  if (pending !== undefined) {
-    pending.push(callback);
+  const context = requestContextOf(req);
+  const pending = context[kCallbacks] as Pending | undefined;
+  if (pending !== undefined && !pending.fired) {
+    pending.callbacks.push(callback);
     return;
   }
   const callbacks = [callback];
-  tracked[kCallbacks] = callbacks;
+  const state: Pending = { callbacks, fired: false };
+  context[kCallbacks] = state;
   const done = (outcome: ResponseOutcome, error?: Error): void => {
     res.removeListener('finish', onFinish);
     res.removeListener('close', onClose);
     res.removeListener('error', onError);
-    tracked[kCallbacks] = undefined;
+    state.fired = true;
     let failed = false;
     let failure: unknown;
     for (const fn of callbacks) {

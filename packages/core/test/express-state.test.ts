@@ -30,8 +30,8 @@ const obskitSymbols = (o: object) =>
 
 describe('keepStateOffExpressObjects', () => {
   it('keeps the request context, req.id and completion callbacks off Express objects', async () => {
-    keepStateOffExpressObjects(express.request, express.response, { id: true });
-    keepStateOffExpressObjects(express.request, express.response, { id: true }); // idempotent
+    keepStateOffExpressObjects(express.request, { id: true });
+    keepStateOffExpressObjects(express.request, { id: true }); // idempotent
     const seen: Seen[] = [];
     const app = express();
     app.use((req, res, next) => {

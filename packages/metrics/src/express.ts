@@ -29,7 +29,7 @@ export function metrics(options: HttpMetricsOptions = {}): MetricsMiddleware {
   const recorder = createHttpMetrics(options);
   const { endpoint } = recorder;
   trackExpressMounts(express.Router);
-  keepStateOffExpressObjects(express.request, express.response);
+  keepStateOffExpressObjects(express.request);
   const separate = options.endpoint !== false && options.endpoint?.listen !== undefined;
   const servePath = endpoint !== undefined && !separate ? endpoint.path : undefined;
 

@@ -125,7 +125,7 @@ export function obskit(options: ObskitOptions): ObskitMiddleware {
   const resolved = resolveOptions(options);
   const { logger } = resolved;
   trackExpressMounts(express.Router);
-  keepStateOffExpressObjects(express.request, express.response, {
+  keepStateOffExpressObjects(express.request, {
     id: resolved.requestId !== false,
   });
   const metricsMw = resolved.metrics !== false ? metrics(resolved.metrics) : undefined;

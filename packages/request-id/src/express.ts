@@ -13,7 +13,7 @@ export type { RequestIdOptions } from './types.js';
 export function requestId(options: RequestIdOptions = {}): RequestHandler {
   const { header, resolve } = createRequestIdResolver(options);
   // `req.id` and the request context live on Express's prototypes, not on each request.
-  keepStateOffExpressObjects(express.request, express.response, { id: true });
+  keepStateOffExpressObjects(express.request, { id: true });
   return function obskitRequestId(req: IncomingMessage, res: ServerResponse, next: () => void) {
     const id = resolve(req);
     const context = requestContextOf(req);

@@ -29,7 +29,7 @@ const passThrough: RequestHandler = (_req, _res, next) => next();
 export function tracing(options: TracingMiddlewareOptions = {}): RequestHandler {
   if (options.force !== true && !tracingActive()) return passThrough;
   trackExpressMounts(express.Router);
-  keepStateOffExpressObjects(express.request, express.response);
+  keepStateOffExpressObjects(express.request);
   const server = createServerTracing();
   return function obskitTracing(req: IncomingMessage, res: ServerResponse, next: () => void) {
     const state = server.start(req);
