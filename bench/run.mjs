@@ -158,8 +158,15 @@ const results = [];
 console.log(
   `obskit bench: ${selected.length} configurations × ${rounds} rounds, ${duration}s each (+${warmup}s warm-up), ${connections} connections, Node ${process.version}`,
 );
+// Each round starts one configuration further down the list, so that over rounds every
+// configuration runs in every position: identical servers measured 1.11 and 1.22 of the one that
+// always ran first in its round.
+const orderOf = (round) => {
+  const k = (round - 1) % selected.length;
+  return [...selected.slice(k), ...selected.slice(0, k)];
+};
 for (let round = 1; round <= rounds; round++) {
-  for (const name of selected) {
+  for (const name of orderOf(round)) {
     // Let the machine settle after the previous server's exit (its memory, its sockets): a
     // configuration measured right after a heavy one otherwise ran measurably slower.
     if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause * 1000));
