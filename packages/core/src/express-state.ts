@@ -1,4 +1,5 @@
-import { kContext, requestContextOf, peekRequestContext } from './request.js';
+import type { IncomingMessage } from 'node:http';
+import { kContext, peekRequestContext, requestContextOf } from './request.js';
 
 /**
  * On V8 11 and 12 (Node 20 and 22) every Express request and response object has a hidden class
@@ -56,8 +57,8 @@ const kIdAside = Symbol.for('obskit.core.expressIdAside');
  * are created.
  */
 export function keepStateOffExpressObjects(request: object, options: { id?: boolean } = {}): void {
-  const req = request as Proto;
   if (!EXPRESS_SHAPES_UNIQUE) return;
+  const req = request as Proto;
   if (req[kAside] !== true) {
     defineAside(req, kContext);
     Object.defineProperty(req, kAside, { value: true });
@@ -68,10 +69,10 @@ export function keepStateOffExpressObjects(request: object, options: { id?: bool
     Object.defineProperty(req, 'id', {
       configurable: true,
       enumerable: true,
-      get(this: Parameters<typeof peekRequestContext>[0]) {
+      get(this: IncomingMessage) {
         return peekRequestContext(this)?.reqId;
       },
-      set(this: Parameters<typeof requestContextOf>[0], value: unknown) {
+      set(this: IncomingMessage, value: unknown) {
         requestContextOf(this).reqId = value as string;
       },
     });

@@ -21,6 +21,7 @@ import {
   requestErrorOf,
   runRequestInSpan,
   tracingActive,
+  type ServerSpan,
 } from '@obskit/tracing';
 import { tracing, tracingErrors } from '@obskit/tracing/express';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
@@ -141,7 +142,7 @@ export function obskit(options: ObskitOptions): ObskitMiddleware {
   if (resolved.tracing) chain.push(tracing() as unknown as Handler);
   if (metricsMw !== undefined) chain.push(metricsMw as unknown as Handler);
   if (healthMw !== undefined) chain.push(healthMw as unknown as Handler);
-  chain.push((req, res, next) => app(req, res, next, false));
+  chain.push((req, res, next) => app(req, res, next, undefined));
   const endpoint: Handler = (req, res, next) => {
     let i = 0;
     const step = (err?: unknown): void => {
@@ -160,8 +161,9 @@ export function obskit(options: ObskitOptions): ObskitMiddleware {
     res: ServerResponse,
     next: (err?: unknown) => void,
   ) {
-    if (endpoints.has(pathOf(req.url))) endpoint(req, res, next);
-    else app(req, res, next, true);
+    const path = pathOf(req.url);
+    if (endpoints.has(path)) endpoint(req, res, next);
+    else app(req, res, next, path);
   } as unknown as ObskitMiddleware;
   middleware.logger = logger;
   middleware.metrics = metricsMw;
@@ -180,44 +182,40 @@ type AppRequest = (
   req: IncomingMessage,
   res: ServerResponse,
   next: (err?: unknown) => void,
-  all: boolean,
+  path: string | undefined,
 ) => void;
 
 /**
  * Everything obskit does for a request to the app's own routes, in one pass: the request id,
  * the server span, the metrics timer and the access line, with one completion callback that
- * reads the route once for all three. `all` false: the features' middleware already did their
- * part (obskit's endpoints), only `req.log` and the access line are left.
+ * reads the route once for all of them. `path` undefined: the features' middleware already did
+ * their part (a request to one of obskit's endpoint paths), only `req.log` and the access line
+ * are left.
  */
 function appRequest(resolved: ResolvedOptions): AppRequest {
-  const { logger } = resolved;
+  const { logger, accessLog } = resolved;
   const ids =
     resolved.requestId === false ? undefined : createRequestIdResolver(resolved.requestId);
   const tracer = resolved.tracing && tracingActive() ? createServerTracing() : undefined;
   // The metrics middleware's recorder and this one share the registry's series.
   const recorder = resolved.metrics === false ? undefined : createHttpMetrics(resolved.metrics);
-  const accessLog = resolved.accessLog;
 
-  return (req, res, next, all) => {
+  return (req, res, next, path) => {
     const context = requestContextOf(req);
     context[kBaseLogger] = logger;
-    if (!all) {
-      if (accessLog) logAccess(logger, req, res, performance.now());
-      runInRequestContext(req, next);
-      return;
+    let span: ServerSpan | undefined;
+    let start: number | undefined;
+    if (path !== undefined) {
+      if (ids !== undefined) {
+        const id = ids.resolve(req);
+        context.reqId = id;
+        // `req.id` reads the context's reqId on Express's prototype; an own property elsewhere.
+        if ((req as LoggedRequest).id !== id) (req as LoggedRequest).id = id;
+        res.setHeader(ids.header, id);
+      }
+      span = tracer?.start(req);
+      if (recorder !== undefined && !recorder.isExcluded(path)) start = recorder.begin();
     }
-    if (ids !== undefined) {
-      const id = ids.resolve(req);
-      context.reqId = id;
-      // `req.id` reads the context's reqId on Express's prototype; an own property elsewhere.
-      if ((req as LoggedRequest).id !== id) (req as LoggedRequest).id = id;
-      res.setHeader(ids.header, id);
-    }
-    const span = tracer?.start(req);
-    const start =
-      recorder !== undefined && !recorder.isExcluded(pathOf(req.url))
-        ? recorder.begin()
-        : undefined;
     if (span !== undefined || start !== undefined || accessLog) {
       const since = start ?? performance.now();
       onResponseDone(req, res, (outcome, error) => {
@@ -246,18 +244,6 @@ function routeOf(req: IncomingMessage): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-function logAccess(logger: Logger, req: IncomingMessage, res: ServerResponse, since: number) {
-  onResponseDone(req, res, (outcome) => {
-    accessLogLine(
-      logger,
-      req,
-      statusOfOutcome(outcome, res),
-      routeOf(req),
-      performance.now() - since,
-    );
-  });
 }
 
 export default obskit;
