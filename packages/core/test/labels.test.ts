@@ -11,6 +11,7 @@ import {
   optionString,
   pathOf,
   readHeader,
+  readSingleHeader,
   routeLabel,
   statusCodeLabel,
 } from '../src/index.js';
@@ -52,6 +53,25 @@ describe('readHeader', () => {
     expect(readHeader({}, 'x-a')).toBeUndefined();
     expect(readHeader({ 'x-a': 'x'.repeat(11) }, 'x-a', 10)).toBeUndefined();
     expect(readHeader({ 'x-a': 'x'.repeat(10) }, 'x-a', 10)).toBe('x'.repeat(10));
+  });
+});
+
+describe('readSingleHeader', () => {
+  const req = (rawHeaders: string[]) => ({ rawHeaders, headers: {} });
+  it('finds the header in the raw list whatever the case of its name', () => {
+    expect(readSingleHeader(req(['Host', 'h', 'X-Request-ID', 'abc']), 'x-request-id')).toBe('abc');
+    expect(readSingleHeader(req(['host', 'h']), 'x-request-id')).toBeUndefined();
+    expect(readSingleHeader(req(['x-a', '']), 'x-a')).toBe('');
+  });
+  it('reads a repeated or over-long header as absent', () => {
+    expect(readSingleHeader(req(['x-a', '1', 'host', 'h', 'X-A', '2']), 'x-a')).toBeUndefined();
+    expect(readSingleHeader(req(['x-a', 'x'.repeat(11)]), 'x-a', 10)).toBeUndefined();
+    expect(readSingleHeader(req(['x-a', 'x'.repeat(10)]), 'x-a', 10)).toBe('x'.repeat(10));
+  });
+  it('falls back to the header object without a raw list', () => {
+    expect(readSingleHeader({ headers: { 'x-a': 'v' } }, 'x-a')).toBe('v');
+    expect(readSingleHeader({ headers: { 'x-a': ['v'] } }, 'x-a')).toBe('v');
+    expect(readSingleHeader({ headers: { 'x-a': ['v', 'w'] } }, 'x-a')).toBeUndefined();
   });
 });
 

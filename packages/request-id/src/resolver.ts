@@ -4,7 +4,7 @@ import {
   optionFunction,
   optionObject,
   optionString,
-  readHeader,
+  readSingleHeader,
 } from '@obskit/core';
 import { uuidV7 as uuidv7 } from './uuid-v7.js';
 import type { RequestIdOptions, RequestIdResolver } from './types.js';
@@ -63,7 +63,8 @@ export function createRequestIdResolver(options: RequestIdOptions = {}): Request
         };
 
   const fromHeader = (req: IncomingMessage): string => {
-    const incoming = readHeader(req.headers, header);
+    // A repeated header (which Node would join as `a, b`) reads as absent: a fresh id.
+    const incoming = readSingleHeader(req, header);
     return incoming !== undefined && accepts(incoming) ? incoming : fresh();
   };
 

@@ -117,6 +117,28 @@ describe.each(frameworks)('$name', (framework) => {
     expect(echoed).toMatch(UUID_V7);
   });
 
+  it('reads the header name in any case, and a repeat in another case still counts', async () => {
+    const { url } = await start();
+    const mixed = await rawGet(url, [['X-Request-ID', 'mixed-case-1']]);
+    expect(mixed.headers['x-request-id']).toBe('mixed-case-1');
+    const repeated = await rawGet(url, [
+      ['X-Request-Id', 'first'],
+      ['x-request-id', 'second'],
+    ]);
+    expect(repeated.headers['x-request-id']).toMatch(UUID_V7);
+  });
+
+  it('replaces a repeated header even when a custom rule accepts anything', async () => {
+    const { url } = await start({ validate: () => true });
+    const response = await rawGet(url, [
+      ['x-request-id', 'first'],
+      ['x-request-id', 'second'],
+    ]);
+    expect(response.headers['x-request-id']).toMatch(UUID_V7);
+    const single = await rawGet(url, [['x-request-id', 'any thing']]);
+    expect(single.headers['x-request-id']).toBe('any thing');
+  });
+
   it('echoes the id on 404 and on thrown errors', async () => {
     const { url } = await start();
     const notFound = await fetch(`${url}/nowhere`, { headers: { 'x-request-id': 'nf-1' } });
