@@ -1,5 +1,8 @@
 import type { IncomingMessage } from 'node:http';
+import { EXPRESS_SHAPES_UNIQUE, forgetPrototypes, kAside, sharedMap, stateAside } from './aside.js';
 import { kContext, peekRequestContext, requestContextOf } from './request.js';
+
+export { EXPRESS_SHAPES_UNIQUE };
 
 /**
  * On V8 11 and 12 (Node 20 and 22) every Express request and response object has a hidden class
@@ -11,25 +14,7 @@ import { kContext, peekRequestContext, requestContextOf } from './request.js';
  * change shape. Requests of other servers keep a plain property.
  */
 
-const kAside = Symbol.for('obskit.core.expressStateAside');
-
-/**
- * Whether Express's objects get hidden classes of their own on this V8: so on V8 11 and 12
- * (Node 20 and 22); from V8 13 (Node 24) requests share them, and a plain property is much
- * cheaper than a WeakMap entry there (obskit full on Express 5, Node 24: 42 µs added per request
- * with plain properties, 70 µs with WeakMaps). Decided once, at load.
- */
-export const EXPRESS_SHAPES_UNIQUE = Number(process.versions.v8.split('.')[0]) < 13;
-
 type Proto = Record<PropertyKey, unknown>;
-
-// One WeakMap per key for the whole process (ESM and CommonJS builds alike).
-function sharedMap(key: symbol): WeakMap<object, unknown> {
-  const global = globalThis as Record<symbol, unknown>;
-  const name = Symbol.for(`obskit.core.aside:${String(key.description)}`);
-  return ((global[name] as WeakMap<object, unknown> | undefined) ??
-    (global[name] = new WeakMap<object, unknown>())) as WeakMap<object, unknown>;
-}
 
 function defineAside(proto: Proto, key: symbol): void {
   if (Object.prototype.hasOwnProperty.call(proto, key)) return;
@@ -62,9 +47,11 @@ export function keepStateOffExpressObjects(request: object, options: { id?: bool
   if (req[kAside] !== true) {
     defineAside(req, kContext);
     Object.defineProperty(req, kAside, { value: true });
+    forgetPrototypes();
   }
   if (options.id === true && req[kIdAside] !== true) {
     Object.defineProperty(req, kIdAside, { value: true });
+    lastIdProto = null;
     if (Object.prototype.hasOwnProperty.call(req, 'id')) return;
     Object.defineProperty(req, 'id', {
       configurable: true,
@@ -77,4 +64,23 @@ export function keepStateOffExpressObjects(request: object, options: { id?: bool
       },
     });
   }
+}
+
+let lastIdProto: unknown = null;
+let lastFollows = false;
+
+/**
+ * Whether `req.id` on this request already reads the request context's `reqId` (an Express
+ * request after `keepStateOffExpressObjects(express.request, { id: true })`), so an adapter that
+ * has set `reqId` need not touch `req` again. Decided from the request's prototype, which costs no
+ * property lookup on the request itself; the answer for the last prototype seen is kept.
+ */
+export function idFollowsContext(req: object): boolean {
+  if (!stateAside(req)) return false;
+  const proto: unknown = Object.getPrototypeOf(req);
+  if (proto !== lastIdProto) {
+    lastIdProto = proto;
+    lastFollows = (proto as Proto)[kIdAside] === true;
+  }
+  return lastFollows;
 }

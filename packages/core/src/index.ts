@@ -12,7 +12,7 @@ export { createLogger, DEFAULT_REDACT_PATHS } from './logger.js';
 export type { Logger, LoggerOptions } from './logger.js';
 export { logDestination } from './destination.js';
 export type { LogDestination, LogDestinationOptions } from './destination.js';
-export { onResponseDone, statusOfOutcome } from './response.js';
+export { onResponseDone, setResponseHeader, statusOfOutcome } from './response.js';
 export type { ResponseDoneCallback, ResponseOutcome } from './response.js';
 export {
   CLIENT_CLOSED_STATUS,
@@ -25,7 +25,7 @@ export {
   statusCodeLabel,
   UNMATCHED_ROUTE,
 } from './labels.js';
-export { DEFAULT_MAX_HEADER_LENGTH, readHeader } from './headers.js';
+export { DEFAULT_MAX_HEADER_LENGTH, readHeader, readSingleHeader } from './headers.js';
 export { describeValue, INVALID_OPTION, invalidOption, ObskitError } from './errors.js';
 export {
   optionBoolean,
@@ -37,4 +37,8 @@ export {
 } from './options.js';
 export type { NumberRule } from './options.js';
 export { expressRouteTemplate, trackExpressMounts } from './express-route.js';
-export { EXPRESS_SHAPES_UNIQUE, keepStateOffExpressObjects } from './express-state.js';
+export {
+  EXPRESS_SHAPES_UNIQUE,
+  idFollowsContext,
+  keepStateOffExpressObjects,
+} from './express-state.js';

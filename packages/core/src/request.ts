@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { sharedMap, stateAside } from './aside.js';
 import {
   bindEmitterToContext,
   internalStorage as storage,
@@ -9,6 +10,9 @@ import {
 export const kContext = Symbol.for('obskit.core.requestContext');
 
 type Carrier = IncomingMessage & { [kContext]?: RequestContext };
+
+// Where `req[kContext]` is an accessor (see express-state.ts), the map behind it.
+const asideContexts = sharedMap<RequestContext>(kContext);
 
 // Made with `new` rather than as a `{}` literal: V8 tracks literal allocation sites and, when
 // enough of their objects outlive a scavenge (a context lives as long as its request), starts
@@ -24,12 +28,19 @@ class Context implements RequestContext {
  * request shares it, whichever runs first.
  */
 export function requestContextOf(req: IncomingMessage): RequestContext {
+  if (stateAside(req)) {
+    // An Express request on Node 20/22: straight to the WeakMap behind `req[kContext]`.
+    let context = asideContexts.get(req);
+    if (context === undefined) asideContexts.set(req, (context = new Context()));
+    return context;
+  }
   const carrier = req as Carrier;
   return (carrier[kContext] ??= new Context());
 }
 
 /** The request context of a raw request if one was created, without creating one. */
 export function peekRequestContext(req: IncomingMessage): RequestContext | undefined {
+  if (stateAside(req)) return asideContexts.get(req);
   return (req as Carrier)[kContext];
 }
 

@@ -4,10 +4,12 @@ import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   EXPRESS_SHAPES_UNIQUE,
+  idFollowsContext,
   keepStateOffExpressObjects,
   onResponseDone,
   peekRequestContext,
   requestContextOf,
+  setResponseHeader,
 } from '../src/index.js';
 
 const closers: (() => Promise<unknown>)[] = [];
@@ -40,9 +42,9 @@ describe('keepStateOffExpressObjects', () => {
     app.use((req, res, next) => {
       const context = requestContextOf(req);
       const id = req.get('x-test-id') ?? '';
-      // As the adapters do: the context's id, and `req.id` only where it is not the same.
+      // As the adapters do: the context's id, and `req.id` only where it does not follow it.
       context.reqId = id;
-      if ((req as unknown as { id?: string }).id !== id) (req as unknown as { id: string }).id = id;
+      if (!idFollowsContext(req)) (req as unknown as { id: string }).id = id;
       const entry: Seen = {
         ownSymbols: [],
         ownId: false,
@@ -82,6 +84,60 @@ describe('keepStateOffExpressObjects', () => {
       expect(s.ownSymbols).toEqual(EXPRESS_SHAPES_UNIQUE ? [] : ['obskit.core.requestContext']);
       expect(s.resOwnSymbols).toEqual([]);
       expect(s.done).toEqual(['first finished', 'second finished']);
+    }
+  });
+
+  it('sets response headers through the prototype chain, patches on it included', async () => {
+    keepStateOffExpressObjects(express.request, { id: true });
+    const app = express();
+    const seen: string[] = [];
+    const original = (app.response as { setHeader: (n: string, v: string) => unknown }).setHeader;
+    (app.response as { setHeader: unknown }).setHeader = function (
+      this: unknown,
+      name: string,
+      value: string,
+    ) {
+      seen.push(name);
+      return original.call(this, name, value);
+    };
+    app.use((req, res, next) => {
+      setResponseHeader(req, res, 'x-one', '1');
+      next();
+    });
+    app.get('/', (_req, res) => {
+      setResponseHeader(_req, res, 'x-two', '2');
+      res.send('ok');
+    });
+    const { url, close } = await listen(app);
+    closers.push(close);
+    for (let i = 0; i < 3; i++) {
+      const response = await fetch(url);
+      expect(response.headers.get('x-one')).toBe('1');
+      expect(response.headers.get('x-two')).toBe('2');
+    }
+    expect(seen.filter((n) => n.startsWith('x-'))).toEqual(
+      Array(3).fill(['x-one', 'x-two']).flat(),
+    );
+
+    const plain = createServer((req, res) => {
+      setResponseHeader(req, res, 'x-plain', 'p');
+      res.end('ok');
+    });
+    const served = await listen(plain);
+    closers.push(served.close);
+    expect((await fetch(served.url)).headers.get('x-plain')).toBe('p');
+  });
+
+  it('tells whether req.id follows the context, by prototype', () => {
+    keepStateOffExpressObjects(express.request, { id: true });
+    const app = express();
+    const expressReq = Object.create(app.request as object) as object;
+    const plainReq = {};
+    // Alternating prototypes: the kept answer is for the last prototype only.
+    for (let i = 0; i < 3; i++) {
+      expect(idFollowsContext(expressReq)).toBe(EXPRESS_SHAPES_UNIQUE);
+      expect(idFollowsContext(plainReq)).toBe(false);
+      expect(idFollowsContext(Object.create(null) as object)).toBe(false);
     }
   });
 

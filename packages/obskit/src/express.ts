@@ -1,12 +1,14 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import {
   expressRouteTemplate,
+  idFollowsContext,
   keepStateOffExpressObjects,
   onResponseDone,
   pathOf,
   peekRequestContext,
   requestContextOf,
   runInRequestContext,
+  setResponseHeader,
   statusOfOutcome,
   trackExpressMounts,
   type Logger,
@@ -209,9 +211,9 @@ function appRequest(resolved: ResolvedOptions): AppRequest {
       if (ids !== undefined) {
         const id = ids.resolve(req);
         context.reqId = id;
-        // `req.id` reads the context's reqId on Express's prototype; an own property elsewhere.
-        if ((req as LoggedRequest).id !== id) (req as LoggedRequest).id = id;
-        res.setHeader(ids.header, id);
+        // On Node 20 and 22 an Express `req.id` reads the context's reqId; elsewhere an own property.
+        if (!idFollowsContext(req)) (req as LoggedRequest).id = id;
+        setResponseHeader(req, res, ids.header, id);
       }
       span = tracer?.start(req);
       if (recorder !== undefined && !recorder.isExcluded(path)) start = recorder.begin();

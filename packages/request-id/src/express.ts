@@ -1,5 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { keepStateOffExpressObjects, requestContextOf, runInRequestContext } from '@obskit/core';
+import {
+  idFollowsContext,
+  keepStateOffExpressObjects,
+  requestContextOf,
+  runInRequestContext,
+  setResponseHeader,
+} from '@obskit/core';
 import express, { type RequestHandler } from 'express';
 import { createRequestIdResolver } from './resolver.js';
 import type { RequestIdOptions } from './types.js';
@@ -18,10 +24,9 @@ export function requestId(options: RequestIdOptions = {}): RequestHandler {
     const id = resolve(req);
     const context = requestContextOf(req);
     context.reqId = id;
-    // Own property where `req` is not an Express request; the context's reqId otherwise.
-    if ((req as IncomingMessage & { id?: unknown }).id !== id)
-      (req as IncomingMessage & { id: unknown }).id = id;
-    res.setHeader(header, id);
+    // On Node 20 and 22 an Express `req.id` reads the context's reqId; elsewhere an own property.
+    if (!idFollowsContext(req)) (req as IncomingMessage & { id: unknown }).id = id;
+    setResponseHeader(req, res, header, id);
     runInRequestContext(req, next);
   } as RequestHandler;
 }
