@@ -61,6 +61,12 @@ export const frameworks: Framework[] = [
       app.get('/boom', async () => {
         throw new Error('boom');
       });
+      // What the handler sees of the response header, and a handler that replaces it.
+      app.get('/seen', async (_request, reply) => ({ header: reply.getHeader('x-request-id') }));
+      app.get('/replaced', async (_request, reply) => {
+        void reply.header('X-Request-Id', 'replaced-by-handler');
+        return {};
+      });
       await app.listen({ port: 0, host: '127.0.0.1' });
       const { port } = app.server.address() as { port: number };
       return { url: `http://127.0.0.1:${port}`, sink, close: () => app.close() };
@@ -86,6 +92,13 @@ export const frameworks: Framework[] = [
       });
       app.get('/boom', () => {
         throw new Error('boom');
+      });
+      app.get('/seen', (_req, res) => {
+        res.json({ header: res.getHeader('x-request-id') });
+      });
+      app.get('/replaced', (_req, res) => {
+        res.setHeader('X-Request-Id', 'replaced-by-handler');
+        res.json({});
       });
       app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
         res.status(500).json({ error: err.message });

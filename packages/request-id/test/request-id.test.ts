@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import Fastify from 'fastify';
 import { validate as uuidValidate, version as uuidVersion } from 'uuid';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRequestIdResolver, isValidRequestId, propagateRequestId } from '../src/index.js';
@@ -139,6 +140,14 @@ describe.each(frameworks)('$name', (framework) => {
     expect(single.headers['x-request-id']).toBe('any thing');
   });
 
+  it('shows the id header to the handler, which can replace it', async () => {
+    const { url } = await start();
+    const seen = await fetch(`${url}/seen`, { headers: { 'x-request-id': 'seen-1' } });
+    expect(await seen.json()).toEqual({ header: 'seen-1' });
+    const replaced = await fetch(`${url}/replaced`, { headers: { 'x-request-id': 'seen-2' } });
+    expect(replaced.headers.get('x-request-id')).toBe('replaced-by-handler');
+  });
+
   it('echoes the id on 404 and on thrown errors', async () => {
     const { url } = await start();
     const notFound = await fetch(`${url}/nowhere`, { headers: { 'x-request-id': 'nf-1' } });
@@ -221,6 +230,26 @@ describe.each(frameworks)('$name', (framework) => {
       viaFetch: Record<string, string>;
     };
     expect(after.viaFetch['x-request-id']).toBeUndefined();
+  });
+});
+
+describe('fastify reply headers', () => {
+  it("are where the plugin writes the id: an object under Fastify's 'fastify.reply.headers' symbol", async () => {
+    // The plugin stores the id there directly (falling back to reply.header() otherwise); this
+    // fails when a Fastify release moves them, so the fast path is never lost unnoticed.
+    const app = Fastify();
+    let found: unknown;
+    app.get('/', async (_request, reply) => {
+      const key = Object.getOwnPropertySymbols(reply).find(
+        (s) => s.description === 'fastify.reply.headers',
+      );
+      void reply.header('x-probe', '1');
+      found = key === undefined ? undefined : (reply as unknown as Record<symbol, unknown>)[key];
+      return {};
+    });
+    await app.inject('/');
+    await app.close();
+    expect(found).toMatchObject({ 'x-probe': '1' });
   });
 });
 
