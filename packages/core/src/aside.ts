@@ -23,6 +23,9 @@ export function sharedMap<V>(key: symbol): WeakMap<object, V> {
 
 let lastProto: unknown = null;
 let lastAside = false;
+// Whether any prototype was set up at all: until one is (no Express adapter in the process),
+// `stateAside` answers without reading the object's prototype.
+let anySetUp = false;
 
 /**
  * Whether `obj` keeps its state aside: its prototype chain was set up by
@@ -31,7 +34,7 @@ let lastAside = false;
  * the last prototype seen is kept.
  */
 export function stateAside(obj: object): boolean {
-  if (!EXPRESS_SHAPES_UNIQUE) return false;
+  if (!anySetUp) return false;
   const proto: unknown = Object.getPrototypeOf(obj);
   if (proto !== lastProto) {
     lastProto = proto;
@@ -42,5 +45,6 @@ export function stateAside(obj: object): boolean {
 
 /** Forgets the kept answer: for when a prototype has just been set up. */
 export function forgetPrototypes(): void {
+  anySetUp = EXPRESS_SHAPES_UNIQUE;
   lastProto = null;
 }

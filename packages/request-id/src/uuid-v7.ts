@@ -6,13 +6,13 @@ import { v7 } from 'uuid';
 // 16-byte slice of a 256-byte random pool, and the id's bytes), draws a fresh random fill every
 // 16 ids and lower-cases its string: measured on a Fastify server, that was most of what request
 // ids cost per request. Here the random bytes come from a 4 KiB pool refilled by
-// `crypto.randomFillSync` every 400 ids, `v7()` writes into one reused buffer, and the string is
+// `crypto.randomFillSync` every few hundred ids, `v7()` writes into one reused buffer, and the string is
 // written from a lower-case hex table. Ids keep `v7()`'s monotonic order: the millisecond
 // timestamp, then a 32-bit sequence seeded with random bits at each new millisecond and
 // incremented within one (RFC 9562 §6.2, method 3), exactly as `v7()` keeps it.
 
 const POOL_SIZE = 4096;
-// v7() reads bytes 6–15 of its `random` input (seq seed, then the 62 random bits' tail).
+// At most 10 pool bytes per id: 4 to seed the sequence at a new millisecond, 6 for v7()'s tail.
 const RANDOM_BYTES_USED = 10;
 
 const pool = new Uint8Array(POOL_SIZE);
@@ -42,15 +42,22 @@ export function uuidV7(): string {
     randomFillSync(pool);
     poolAt = 0;
   }
-  for (let i = 6; i < 16; i++) random[i] = pool[poolAt++]!;
   const now = Date.now();
   if (now > input.msecs) {
-    input.seq = (random[6]! << 23) | (random[7]! << 16) | (random[8]! << 8) | random[9]!;
+    // A new millisecond: the sequence starts from 31 random bits, as `v7()` seeds it.
+    input.seq =
+      (pool[poolAt]! << 23) |
+      (pool[poolAt + 1]! << 16) |
+      (pool[poolAt + 2]! << 8) |
+      pool[poolAt + 3]!;
+    poolAt += 4;
     input.msecs = now;
   } else {
     input.seq = (input.seq + 1) | 0;
     if (input.seq === 0) input.msecs++;
   }
+  // With the sequence given, `v7()` reads only bytes 10–15 of `random`.
+  for (let i = 10; i < 16; i++) random[i] = pool[poolAt++]!;
   v7(input, bytes, 0);
   // Bytes 0–5 are the timestamp: their digits change once per millisecond.
   let from = 6;
