@@ -33,8 +33,21 @@ for (let i = 0; i < 256; i++) {
   const pair = (i + 0x100).toString(16).slice(1);
   hexCodes[i] = pair.charCodeAt(0) | (pair.charCodeAt(1) << 8);
 }
-// Where each of the 16 bytes' digits start in 8-4-4-4-12.
-const offsets = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+// Writes one byte's two hex digits at `at` (inlined where it is called with constant offsets,
+// so the 8-4-4-4-12 layout costs no table lookups).
+function put(at: number, byte: number): void {
+  const pair = hexCodes[byte]!;
+  text[at] = pair & 0xff;
+  text[at + 1] = pair >> 8;
+}
+
+// `latin1Slice` is what `toString('latin1', …)` ends in, without its argument handling.
+const latin1 = (text as Buffer & { latin1Slice?: (start: number, end: number) => string })
+  .latin1Slice;
+const readText: () => string =
+  typeof latin1 === 'function'
+    ? () => latin1.call(text, 0, 36)
+    : () => text.toString('latin1', 0, 36);
 
 /** A fresh UUID v7, lower case, time-ordered within and across milliseconds. */
 export function uuidV7(): string {
@@ -60,16 +73,24 @@ export function uuidV7(): string {
   for (let i = 10; i < 16; i++) random[i] = pool[poolAt++]!;
   v7(input, bytes, 0);
   // Bytes 0–5 are the timestamp: their digits change once per millisecond.
-  let from = 6;
   if (input.msecs !== written) {
     written = input.msecs;
-    from = 0;
+    put(0, bytes[0]!);
+    put(2, bytes[1]!);
+    put(4, bytes[2]!);
+    put(6, bytes[3]!);
+    put(9, bytes[4]!);
+    put(11, bytes[5]!);
   }
-  for (let i = from; i < 16; i++) {
-    const pair = hexCodes[bytes[i]!]!;
-    const at = offsets[i]!;
-    text[at] = pair & 0xff;
-    text[at + 1] = pair >> 8;
-  }
-  return text.toString('latin1', 0, 36);
+  put(14, bytes[6]!);
+  put(16, bytes[7]!);
+  put(19, bytes[8]!);
+  put(21, bytes[9]!);
+  put(24, bytes[10]!);
+  put(26, bytes[11]!);
+  put(28, bytes[12]!);
+  put(30, bytes[13]!);
+  put(32, bytes[14]!);
+  put(34, bytes[15]!);
+  return readText();
 }
