@@ -10,7 +10,11 @@ import express, { type RequestHandler } from 'express';
 import { createRequestIdResolver } from './resolver.js';
 import type { RequestIdOptions } from './types.js';
 
-export type { RequestIdOptions } from './types.js';
+export type { PropagationOptions, RequestIdOptions } from './types.js';
+// The outgoing-call helpers, for one import per framework. Loading them also loads `node:https`,
+// which on Node 20 made a slow `process.nextTick` in Fastify request-id servers rarer (2 of 7
+// profiles against 9 of 9; see "process.nextTick on Node 20" in docs/benchmarks.md).
+export { propagateRequestId, requestIdHeaders } from './propagation.js';
 
 /**
  * Express middleware: resolves the request id, sets `req.id`, the request context and the

@@ -233,6 +233,19 @@ describe.each(frameworks)('$name', (framework) => {
   });
 });
 
+describe('framework entries', () => {
+  it('export the outgoing-call helpers too', async () => {
+    const [fastifyEntry, expressEntry] = await Promise.all([
+      import('../src/fastify.js'),
+      import('../src/express.js'),
+    ]);
+    for (const entry of [fastifyEntry, expressEntry]) {
+      expect(entry.propagateRequestId).toBe(propagateRequestId);
+      expect(entry.requestIdHeaders).toBeTypeOf('function');
+    }
+  });
+});
+
 describe('fastify reply headers', () => {
   it("are where the plugin writes the id: an object under Fastify's 'fastify.reply.headers' symbol", async () => {
     // The plugin stores the id there directly (falling back to reply.header() otherwise); this
