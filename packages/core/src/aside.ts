@@ -12,6 +12,8 @@ export const EXPRESS_SHAPES_UNIQUE = Number(process.versions.v8.split('.')[0]) <
 
 /** Set (non-enumerable) on a prototype whose objects keep their state aside. */
 export const kAside = Symbol.for('obskit.core.expressStateAside');
+/** Set (non-enumerable) on a prototype whose `id` accessor reads the request context's reqId. */
+export const kIdAside = Symbol.for('obskit.core.expressIdAside');
 
 /** The one WeakMap per key for the whole process (ESM and CommonJS builds alike). */
 export function sharedMap<V>(key: symbol): WeakMap<object, V> {
@@ -23,6 +25,7 @@ export function sharedMap<V>(key: symbol): WeakMap<object, V> {
 
 let lastProto: unknown = null;
 let lastAside = false;
+let lastIdFollows = false;
 // Whether any prototype was set up at all: until one is (no Express adapter in the process),
 // `stateAside` answers without reading the object's prototype.
 let anySetUp = false;
@@ -38,9 +41,19 @@ export function stateAside(obj: object): boolean {
   const proto: unknown = Object.getPrototypeOf(obj);
   if (proto !== lastProto) {
     lastProto = proto;
-    lastAside = proto !== null && (proto as Record<symbol, unknown>)[kAside] === true;
+    const marks = proto as Record<symbol, unknown> | null;
+    lastAside = marks !== null && marks[kAside] === true;
+    lastIdFollows = lastAside && marks![kIdAside] === true;
   }
   return lastAside;
+}
+
+/**
+ * Whether `req.id` already reads the request context's `reqId` (see `idFollowsContext` in
+ * express-state.ts); answered with the same prototype read as `stateAside`.
+ */
+export function idAside(req: object): boolean {
+  return stateAside(req) && lastIdFollows;
 }
 
 /** Forgets the kept answer: for when a prototype has just been set up. */

@@ -1,5 +1,12 @@
 import type { IncomingMessage } from 'node:http';
-import { EXPRESS_SHAPES_UNIQUE, forgetPrototypes, kAside, sharedMap, stateAside } from './aside.js';
+import {
+  EXPRESS_SHAPES_UNIQUE,
+  forgetPrototypes,
+  idAside,
+  kAside,
+  kIdAside,
+  sharedMap,
+} from './aside.js';
 import { kContext, peekRequestContext, requestContextOf } from './request.js';
 
 export { EXPRESS_SHAPES_UNIQUE };
@@ -31,8 +38,6 @@ function defineAside(proto: Proto, key: symbol): void {
   });
 }
 
-const kIdAside = Symbol.for('obskit.core.expressIdAside');
-
 /**
  * Keeps obskit's per-request state off Express's request objects where adding to them is dear
  * (`EXPRESS_SHAPES_UNIQUE`): the request context behind an accessor on Express's request
@@ -51,7 +56,7 @@ export function keepStateOffExpressObjects(request: object, options: { id?: bool
   }
   if (options.id === true && req[kIdAside] !== true) {
     Object.defineProperty(req, kIdAside, { value: true });
-    lastIdProto = null;
+    forgetPrototypes();
     if (Object.prototype.hasOwnProperty.call(req, 'id')) return;
     Object.defineProperty(req, 'id', {
       configurable: true,
@@ -66,9 +71,6 @@ export function keepStateOffExpressObjects(request: object, options: { id?: bool
   }
 }
 
-let lastIdProto: unknown = null;
-let lastFollows = false;
-
 /**
  * Whether `req.id` on this request already reads the request context's `reqId` (an Express
  * request after `keepStateOffExpressObjects(express.request, { id: true })`), so an adapter that
@@ -76,11 +78,5 @@ let lastFollows = false;
  * property lookup on the request itself; the answer for the last prototype seen is kept.
  */
 export function idFollowsContext(req: object): boolean {
-  if (!stateAside(req)) return false;
-  const proto: unknown = Object.getPrototypeOf(req);
-  if (proto !== lastIdProto) {
-    lastIdProto = proto;
-    lastFollows = (proto as Proto)[kIdAside] === true;
-  }
-  return lastFollows;
+  return idAside(req);
 }

@@ -6,8 +6,8 @@ import { v7 } from 'uuid';
 // 16-byte slice of a 256-byte random pool, and the id's bytes), draws a fresh random fill every
 // 16 ids and lower-cases its string: measured on a Fastify server, that was most of what request
 // ids cost per request. Here the random bytes come from a 4 KiB pool refilled by
-// `crypto.randomFillSync` every few hundred ids, `v7()` writes into one reused buffer, and the string is
-// written from a lower-case hex table. Ids keep `v7()`'s monotonic order: the millisecond
+// `crypto.randomFillSync` every few hundred ids, `v7()` writes into one reused buffer, and the
+// string is written from a lower-case hex table. Ids keep `v7()`'s monotonic order: the millisecond
 // timestamp, then a 32-bit sequence seeded with random bits at each new millisecond and
 // incremented within one (RFC 9562 §6.2, method 3), exactly as `v7()` keeps it.
 
