@@ -1,13 +1,4 @@
 import { defineConfig } from 'tsup';
+import { packageConfig } from '../../tsup.shared';
 
-export default defineConfig({
-  entry: ['src/index.ts', 'src/register.ts', 'src/fastify.ts', 'src/express.ts'],
-  format: ['esm', 'cjs'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  splitting: true,
-  target: 'node20',
-  platform: 'node',
-  shims: true,
-});
+export default defineConfig(packageConfig());

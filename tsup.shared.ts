@@ -1,0 +1,25 @@
+// The one tsup configuration of the published packages. Each package's tsup.config.ts calls
+// `packageConfig()`: its entry points are read from its package.json `exports` ("." is
+// src/index.ts, "./fastify" is src/fastify.ts, …), built as ESM and CommonJS with types.
+import { readFileSync } from 'node:fs';
+import type { Options } from 'tsup';
+
+export function packageConfig(): Options {
+  const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as {
+    exports: Record<string, unknown>;
+  };
+  const entry = Object.keys(pkg.exports)
+    .filter((key) => key !== './package.json')
+    .map((key) => (key === '.' ? 'src/index.ts' : `src/${key.slice(2)}.ts`));
+  return {
+    entry,
+    format: ['esm', 'cjs'],
+    dts: true,
+    sourcemap: true,
+    clean: true,
+    splitting: true,
+    target: 'node20',
+    platform: 'node',
+    shims: true,
+  };
+}
