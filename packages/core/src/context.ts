@@ -30,39 +30,9 @@ const storage: AsyncLocalStorage<RequestContext> =
   (((globalThis as Record<symbol, unknown>)[kStorage] =
     new AsyncLocalStorage<RequestContext>()) as AsyncLocalStorage<RequestContext>);
 
-/** The storage without marking the context as wanted: for this package's adapters' helpers. */
-export const internalStorage = storage;
-
-const kState = Symbol.for('obskit.core.requestContextState');
-
-// Whether anything reads the request context. Until something does, adapters serve requests
-// without entering the storage: on Node 20 an active AsyncLocalStorage costs every promise and
-// async resource of every request, which request ids alone (echoed, set on `request.id` and
-// `req.id`) do not need. Shared by the ESM and CommonJS builds, like the storage.
-const state: { wanted: boolean } =
-  ((globalThis as Record<symbol, unknown>)[kState] as { wanted: boolean } | undefined) ??
-  (((globalThis as Record<symbol, unknown>)[kState] = { wanted: false }) as {
-    wanted: boolean;
-  });
-
 /**
- * Makes adapters run every request from now on inside its request context. The obskit logger,
- * tracing, outgoing request-id propagation and the storage's other users call it when they are
- * set up; call it at startup when your own code reads `getRequestContext()` (which also calls it
- * on first use, so only requests already in flight at that moment would miss the context).
- */
-export function enableRequestContext(): void {
-  state.wanted = true;
-}
-
-/** Whether requests are run inside their request context (see `enableRequestContext`). */
-export function requestContextEnabled(): boolean {
-  return state.wanted;
-}
-
-/**
- * The storage itself, for integrations that need to share it (OpenTelemetry's context manager).
- * Such an integration calls `enableRequestContext()` when it starts.
+ * The storage itself, for integrations that share it (OpenTelemetry's context manager in
+ * `@obskit/tracing` keeps its context inside the request context: one store per request).
  */
 export function requestContextStorage(): AsyncLocalStorage<RequestContext> {
   return storage;
@@ -70,7 +40,6 @@ export function requestContextStorage(): AsyncLocalStorage<RequestContext> {
 
 /** The context of the request being served, or `undefined` outside a request. */
 export function getRequestContext(): RequestContext | undefined {
-  if (!state.wanted) state.wanted = true;
   return storage.getStore();
 }
 
@@ -80,7 +49,6 @@ export function runWithRequestContext<R, A extends unknown[]>(
   fn: (...args: A) => R,
   ...args: A
 ): R {
-  state.wanted = true;
   return storage.run(context, fn, ...args);
 }
 

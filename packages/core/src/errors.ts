@@ -10,6 +10,8 @@ export class ObskitError extends Error {
 }
 
 export const INVALID_OPTION = 'OBSKIT_ERR_INVALID_OPTION';
+/** A metric name already registered by something else, found at registration. */
+export const METRIC_CONFLICT = 'OBSKIT_ERR_METRIC_CONFLICT';
 
 /** Describes a received value for an error message, bounded so a huge input stays readable. */
 export function describeValue(value: unknown): string {

@@ -1,19 +1,20 @@
 import { createRequire } from 'node:module';
 import pino from 'pino';
 import type { DestinationStream, Logger, LoggerOptions as PinoOptions } from 'pino';
-import { enableRequestContext, getRequestContext } from './context.js';
+import { getRequestContext } from './context.js';
 import { logDestination } from './destination.js';
 import { invalidOption } from './errors.js';
-import { optionBoolean, optionObject, optionString } from './options.js';
+import { serviceIdentity } from './identity.js';
+import { optionBoolean, optionObject } from './options.js';
 
 export type { Logger } from 'pino';
 
 export interface LoggerOptions {
-  /** `service` field of every line. Default: `OTEL_SERVICE_NAME`, else `npm_package_name`, else `unknown_service`. */
+  /** `service` field of every line. Default: see `serviceIdentity` (`OTEL_SERVICE_NAME`, the package name). */
   service?: string;
-  /** `env` field. Default: `NODE_ENV`, else `development`. */
+  /** `env` field. Default: see `serviceIdentity` (`NODE_ENV`, else `development`). */
   env?: string;
-  /** `version` field. Default: `npm_package_version`, else `0.0.0`. */
+  /** `version` field. Default: see `serviceIdentity` (the application's package.json version). */
   version?: string;
   /** Minimum level. Default: `LOG_LEVEL`, else `info`. */
   level?: string;
@@ -45,19 +46,53 @@ export const DEFAULT_REDACT_PATHS: readonly string[] = Object.freeze([
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-const chindingsSym = pino.symbols.chindingsSym;
+// Loggers whose bindings already hold `reqId` (Fastify's request.log, obskit's req.log): the
+// mixin leaves it out there, so no line carries the key twice. obskit's own children are marked
+// when made (pino makes a child with Object.create, so its children see the mark too); any other
+// logger is asked once, through pino's `bindings()`, and the answer kept for its lifetime.
+const kBindsReqId = Symbol.for('obskit.core.bindsReqId');
+const askedLoggers = new WeakMap<Logger, boolean>();
 
-// Loggers whose bindings already hold `reqId` (Fastify's request.log): the mixin leaves it out
-// there so no line carries the key twice. Keyed by the bindings string, which pino keeps per child.
+type Marked = Logger & { [kBindsReqId]?: true };
+
 function bindsReqId(logger: Logger): boolean {
-  const chindings = (logger as unknown as Record<symbol, string | undefined>)[chindingsSym];
-  return chindings !== undefined && chindings.includes('"reqId":');
+  if ((logger as Marked)[kBindsReqId] === true) return true;
+  let binds = askedLoggers.get(logger);
+  if (binds === undefined) {
+    binds = Object.prototype.hasOwnProperty.call(logger.bindings(), 'reqId');
+    askedLoggers.set(logger, binds);
+  }
+  return binds;
+}
+
+/** Marks `logger` as one whose bindings hold `reqId`; returns it. */
+export function markBindsRequestId<L extends Logger>(logger: L): L {
+  (logger as Marked)[kBindsReqId] = true;
+  return logger;
+}
+
+/** A child of `logger` bound to `reqId`, for the request's own logger (`req.log`). */
+export function requestLogger(logger: Logger, reqId: string): Logger {
+  return markBindsRequestId(logger.child({ reqId }));
+}
+
+/**
+ * Fastify's `childLoggerFactory` for the obskit logger: Fastify's own child (bound to `reqId`),
+ * marked so that the obskit mixin does not write `reqId` a second time.
+ */
+export function childLoggerFactory(
+  logger: Logger,
+  bindings: Record<string, unknown>,
+  options: object,
+): Logger {
+  const child = logger.child(bindings, options);
+  return bindings.reqId === undefined ? child : markBindsRequestId(child);
 }
 
 function contextMixin(_merge: object, _level: number, logger: Logger): object {
   const context = getRequestContext();
   if (context === undefined) return {};
-  const reqId = context.reqId !== undefined && !bindsReqId(logger) ? context.reqId : undefined;
+  const reqId = context.reqId === undefined || bindsReqId(logger) ? undefined : context.reqId;
   // One literal per common case, so each line's fields start in their final shape.
   let fields: Record<string, unknown>;
   if (context.traceId === undefined) fields = reqId === undefined ? {} : { reqId };
@@ -111,16 +146,9 @@ function prettyStream(): DestinationStream | undefined {
 export function createLogger(options: LoggerOptions = {}): Logger {
   optionObject(options, 'logger');
   const env = process.env;
-  const service = optionString(
-    options.service,
-    'logger.service',
-    env.OTEL_SERVICE_NAME || env.npm_package_name || 'unknown_service',
-  );
-  const environment = optionString(options.env, 'logger.env', env.NODE_ENV || 'development');
-  const version = optionString(
-    options.version,
-    'logger.version',
-    env.npm_package_version || '0.0.0',
+  const identity = serviceIdentity(
+    { service: options.service, version: options.version, env: options.env },
+    'logger',
   );
   const level = options.level ?? (env.LOG_LEVEL || 'info');
   if (!LEVELS.includes(level)) {
@@ -139,7 +167,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const settings: PinoOptions = {
     ...options.pino,
     level,
-    base: { ...base, service, env: environment, version },
+    base: { ...base, service: identity.service, env: identity.env, version: identity.version },
     timestamp: isoTime,
     formatters: { ...options.pino?.formatters, level: (label: string) => ({ level: label }) },
     mixin: contextMixin as PinoOptions['mixin'],
@@ -147,7 +175,5 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   };
   const destination =
     options.destination ?? (pretty ? prettyStream() : undefined) ?? logDestination();
-  // Its lines carry the request's ids: requests from now on run inside their context.
-  enableRequestContext();
   return pino(settings, destination);
 }

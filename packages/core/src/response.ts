@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { stateAside } from './aside.js';
 import { requestContextOf } from './request.js';
 
 /**
@@ -10,8 +9,8 @@ export type ResponseOutcome = 'finished' | 'aborted' | 'error';
 
 export type ResponseDoneCallback = (outcome: ResponseOutcome, error?: Error) => void;
 
-// The pending callbacks of a response live in its request's context: a plain object of obskit's
-// own, where adding the key costs nothing (on Express, adding one to `res` costs ~3 µs).
+// The pending callbacks of a response live in its request's context, the one object obskit
+// keeps per request.
 const kCallbacks = Symbol.for('obskit.core.responseDone');
 
 interface Pending {
@@ -92,34 +91,4 @@ export function statusOfOutcome(outcome: ResponseOutcome, res: ServerResponse): 
   if (outcome === 'aborted') return 499;
   if (outcome === 'error' && !res.headersSent) return 500;
   return res.statusCode;
-}
-
-let resProto: unknown = null;
-let protoSetHeader: ((this: ServerResponse, name: string, value: string) => unknown) | undefined;
-
-/**
- * `res.setHeader(name, value)` for the response to `req`. For an Express request on Node 20/22
- * (see `keepStateOffExpressObjects`) the method is taken from the response's prototype, looked up
- * once per prototype: on a response with a hidden class of its own, `res.setHeader` misses V8's
- * caches and walks four prototypes on every request. A `setHeader` set on one response object
- * itself is not seen there; obskit's adapters run first, before anything could set one.
- */
-export function setResponseHeader(
-  req: IncomingMessage,
-  res: ServerResponse,
-  name: string,
-  value: string,
-): void {
-  if (!stateAside(req)) {
-    res.setHeader(name, value);
-    return;
-  }
-  const proto: unknown = Object.getPrototypeOf(res);
-  if (proto !== resProto) {
-    resProto = proto;
-    const method = (proto as { setHeader?: unknown } | null)?.setHeader;
-    protoSetHeader = typeof method === 'function' ? (method as typeof protoSetHeader) : undefined;
-  }
-  if (protoSetHeader === undefined) res.setHeader(name, value);
-  else protoSetHeader.call(res, name, value);
 }

@@ -1,7 +1,7 @@
 import { listen } from '@obskit/test-support';
 import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
-import { expressRouteTemplate, onResponseDone, trackExpressMounts } from '../src/index.js';
+import { expressRouteTemplate, onResponseDone, trackExpressMounts } from '../src/internal.js';
 
 const closers: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

@@ -14,7 +14,7 @@ import {
   readSingleHeader,
   routeLabel,
   statusCodeLabel,
-} from '../src/index.js';
+} from '../src/internal.js';
 
 describe('label rules', () => {
   it.each([

@@ -8,7 +8,7 @@ import {
   requestContextOf,
   runInRequestContext,
   runWithRequestContext,
-} from '../src/index.js';
+} from '../src/internal.js';
 
 const closers: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { listen, waitFor } from '@obskit/test-support';
 import { afterEach, describe, expect, it } from 'vitest';
-import { onResponseDone, type ResponseOutcome } from '../src/index.js';
+import { onResponseDone, type ResponseOutcome } from '../src/internal.js';
 
 const closers: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

@@ -1,0 +1,48 @@
+// Helpers shared by obskit's own packages. Not a public API: anything here may change in any
+// release. Applications use `@obskit/core`.
+export {
+  bindEmitterToContext,
+  getRequestContext,
+  requestContextStorage,
+  runWithRequestContext,
+} from './context.js';
+export type { RequestContext } from './context.js';
+export { kContext, peekRequestContext, requestContextOf, runInRequestContext } from './request.js';
+export { onResponseDone, statusOfOutcome } from './response.js';
+export type { ResponseDoneCallback, ResponseOutcome } from './response.js';
+export { childLoggerFactory, createLogger, markBindsRequestId, requestLogger } from './logger.js';
+export type { Logger, LoggerOptions } from './logger.js';
+export { applicationPackage, resourceAttributesFromEnv, serviceIdentity } from './identity.js';
+export type { ServiceIdentity, ServiceIdentityOptions } from './identity.js';
+export { defaultLogger, failureReporter, guardAsyncCallback, guardCallback } from './guard.js';
+export type { WarnLogger } from './guard.js';
+export {
+  CLIENT_CLOSED_STATUS,
+  isStandardMethod,
+  normalizeMethod,
+  OTHER_METHOD,
+  pathOf,
+  routeLabel,
+  STANDARD_METHODS,
+  statusCodeLabel,
+  UNMATCHED_ROUTE,
+} from './labels.js';
+export { DEFAULT_MAX_HEADER_LENGTH, readHeader, readSingleHeader } from './headers.js';
+export {
+  describeValue,
+  INVALID_OPTION,
+  METRIC_CONFLICT,
+  invalidOption,
+  ObskitError,
+} from './errors.js';
+export {
+  optionBoolean,
+  optionFunction,
+  optionNumber,
+  optionObject,
+  optionOneOf,
+  optionString,
+} from './options.js';
+export type { NumberRule } from './options.js';
+export { expressRouteTemplate, trackExpressMounts } from './express-route.js';
+export { endpointOf, isEndpointPath, markEndpoint, registerEndpointPath } from './endpoint.js';
