@@ -1,19 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import {
-  idFollowsContext,
-  keepStateOffExpressObjects,
-  requestContextOf,
-  runInRequestContext,
-  setResponseHeader,
-} from '@obskit/core';
-import express, { type RequestHandler } from 'express';
-import { createRequestIdResolver } from './resolver.js';
+import { runInRequestContext } from '@obskit/core/internal';
+import type { RequestHandler } from 'express';
+import { createRequestIds } from './request-ids.js';
 import type { RequestIdOptions } from './types.js';
 
 export type { PropagationOptions, RequestIdOptions } from './types.js';
-// The outgoing-call helpers, for one import per framework. Loading them also loads `node:https`,
-// which on Node 20 made a slow `process.nextTick` in Fastify request-id servers rarer (2 of 7
-// profiles against 9 of 9; see "process.nextTick on Node 20" in docs/benchmarks.md).
 export { propagateRequestId, requestIdHeaders } from './propagation.js';
 
 /**
@@ -21,16 +12,12 @@ export { propagateRequestId, requestIdHeaders } from './propagation.js';
  * response header, then runs the rest of the request inside the context. Mount it first.
  */
 export function requestId(options: RequestIdOptions = {}): RequestHandler {
-  const { header, resolve } = createRequestIdResolver(options);
-  // `req.id` and the request context live on Express's prototypes, not on each request.
-  keepStateOffExpressObjects(express.request, { id: true });
+  const ids = createRequestIds(options);
+  const { header } = ids;
   return function obskitRequestId(req: IncomingMessage, res: ServerResponse, next: () => void) {
-    const id = resolve(req);
-    const context = requestContextOf(req);
-    context.reqId = id;
-    // On Node 20 and 22 an Express `req.id` reads the context's reqId; elsewhere an own property.
-    if (!idFollowsContext(req)) (req as IncomingMessage & { id: unknown }).id = id;
-    setResponseHeader(req, res, header, id);
+    const id = ids.begin(req);
+    (req as IncomingMessage & { id: string }).id = id;
+    res.setHeader(header, id);
     runInRequestContext(req, next);
   } as RequestHandler;
 }

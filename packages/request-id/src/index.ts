@@ -4,5 +4,8 @@ export {
   isValidRequestId,
   MAX_REQUEST_ID_LENGTH,
 } from './resolver.js';
-export { propagateRequestId, requestIdHeaders } from './propagation.js';
+export { createRequestIds } from './request-ids.js';
+export type { RequestIds } from './request-ids.js';
+export { createPropagation, propagateRequestId, requestIdHeaders } from './propagation.js';
+export type { Propagation } from './propagation.js';
 export type { PropagationOptions, RequestIdOptions, RequestIdResolver } from './types.js';

@@ -1,23 +1,98 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
-import http, { type ClientRequest } from 'node:http';
-import https from 'node:https';
-import { syncBuiltinESMExports } from 'node:module';
-import { enableRequestContext, getRequestContext, optionObject, optionString } from '@obskit/core';
+import { ClientRequest, type ClientRequestArgs, type IncomingMessage } from 'node:http';
+import { Duplex } from 'node:stream';
+import {
+  defaultLogger,
+  getRequestContext,
+  invalidOption,
+  optionObject,
+  optionString,
+  requestContextOf,
+  type RequestContext,
+  type WarnLogger,
+} from '@obskit/core/internal';
 import { DEFAULT_HEADER } from './resolver.js';
 import type { PropagationOptions } from './types.js';
 
 /**
  * The headers that carry the current request's id to a downstream call: `{ 'x-request-id': id }`
- * inside a request, `{}` outside one.
+ * inside a request, `{}` outside one. `header` names another header.
  */
 export function requestIdHeaders(header: string = DEFAULT_HEADER): Record<string, string> {
   const id = getRequestContext()?.reqId;
-  return id === undefined ? {} : { [header]: id };
+  return id === undefined ? {} : { [header.toLowerCase()]: id };
+}
+
+/** How a request's id goes out, resolved once: kept in each request's context. */
+export interface Propagation {
+  readonly header: string;
+  /** Whether a call to `host` (the host name, without the port) carries the id. */
+  allows(host: string | undefined): boolean;
+}
+
+const kPropagation = Symbol.for('obskit.requestId.propagation');
+
+// `api.internal` matches that host exactly, `*.svc.cluster.local` any host below it.
+function hostMatcher(hosts: readonly string[] | undefined): Propagation['allows'] {
+  if (hosts === undefined) return () => true;
+  const exact = new Set<string>();
+  const suffixes: string[] = [];
+  for (const host of hosts) {
+    const h = host.toLowerCase();
+    if (h.startsWith('*.')) suffixes.push(h.slice(1));
+    else exact.add(h);
+  }
+  return (host) => {
+    if (host === undefined) return false;
+    const h = host.toLowerCase();
+    return exact.has(h) || suffixes.some((suffix) => h.endsWith(suffix));
+  };
+}
+
+/** Resolves propagation options once (`requestId.propagate`, `propagateRequestId`). */
+export function createPropagation(
+  options: PropagationOptions = {},
+  path = 'propagation',
+): Propagation {
+  optionObject(options, path);
+  const header = optionString(options.header, `${path}.header`, DEFAULT_HEADER).toLowerCase();
+  const { hosts } = options;
+  if (
+    hosts !== undefined &&
+    (!Array.isArray(hosts) || hosts.some((h) => typeof h !== 'string' || h.length === 0))
+  ) {
+    throw invalidOption(`${path}.hosts`, 'an array of host names', hosts);
+  }
+  return { header, allows: hostMatcher(hosts) };
+}
+
+/** Makes the outgoing calls made while serving `req` carry its id as `propagation` says. */
+export function propagateFrom(req: IncomingMessage, propagation: Propagation): void {
+  requestContextOf(req)[kPropagation] = propagation;
+}
+
+// `propagateRequestId()`: for contexts that no request-id adapter set up (a job run inside
+// `runWithRequestContext({ reqId })`, a hand-made server).
+let fallback: Propagation | undefined;
+
+function propagationOf(context: RequestContext | undefined): Propagation | undefined {
+  if (context === undefined || context.reqId === undefined) return undefined;
+  return (context[kPropagation] as Propagation | undefined) ?? fallback;
 }
 
 interface UndiciRequest {
+  origin?: string | URL;
   headers: string | string[];
   addHeader?: (name: string, value: string) => unknown;
+}
+
+function hostOf(origin: string | URL | undefined): string | undefined {
+  if (origin === undefined) return undefined;
+  try {
+    return (typeof origin === 'string' ? new URL(origin) : origin).hostname;
+  } catch {
+    return undefined;
+  }
 }
 
 function hasUndiciHeader(request: UndiciRequest, header: string): boolean {
@@ -31,94 +106,94 @@ function hasUndiciHeader(request: UndiciRequest, header: string): boolean {
   return false;
 }
 
-function addUndiciHeader(request: UndiciRequest, header: string, id: string): void {
-  if (hasUndiciHeader(request, header)) return;
-  if (typeof request.addHeader === 'function') request.addHeader(header, id);
-  else if (typeof request.headers === 'string') request.headers += `${header}: ${id}\r\n`;
-  else if (Array.isArray(request.headers)) request.headers.push(header, id);
+function onUndiciRequest(message: unknown): void {
+  const context = getRequestContext();
+  const propagation = propagationOf(context);
+  if (propagation === undefined) return;
+  const { request } = message as { request: UndiciRequest };
+  const { header } = propagation;
+  if (!propagation.allows(hostOf(request.origin)) || hasUndiciHeader(request, header)) return;
+  request.addHeader?.(header, context!.reqId!);
+}
+
+function onHttpRequest(message: unknown): void {
+  const context = getRequestContext();
+  const propagation = propagationOf(context);
+  if (propagation === undefined) return;
+  const { request } = message as { request: ClientRequest };
+  const { header } = propagation;
+  // A request made with a raw header array has written its headers already.
+  if (!propagation.allows(request.host) || request.headersSent) return;
+  // A caller's own value is kept.
+  if (request.getHeader(header) === undefined) request.setHeader(header, context!.reqId!);
+}
+
+const HTTP_CREATED = 'http.client.request.created';
+
+/**
+ * Whether this Node.js announces an outgoing `node:http` request before its headers are written
+ * (`http.client.request.created`), found by making one request object that never connects.
+ */
+export function httpRequestCreatedChannel(): boolean {
+  let seen = false;
+  const listener = (): void => {
+    seen = true;
+  };
+  diagnosticsChannel.subscribe(HTTP_CREATED, listener);
+  const socket = new Duplex({
+    read() {},
+    write(_chunk, _encoding, callback) {
+      callback();
+    },
+  });
+  try {
+    const request = new ClientRequest({
+      host: '127.0.0.1',
+      agent: false,
+      createConnection: () => socket,
+    } as ClientRequestArgs);
+    request.on('error', () => undefined);
+    request.destroy();
+  } finally {
+    socket.destroy();
+    diagnosticsChannel.unsubscribe(HTTP_CREATED, listener);
+  }
+  return seen;
+}
+
+let installed = false;
+
+/**
+ * Subscribes once per process to the diagnostics channels of `fetch`/undici
+ * (`undici:request:create`) and `node:http`/`node:https` (`http.client.request.created`):
+ * an outgoing call made inside a request then carries its id, unless the call sets the header
+ * itself. Nothing is patched. Where Node.js has no `http.client.request.created` (before 22.14),
+ * `node:http` calls cannot take the header: that is said once, at `warn`.
+ */
+export function installPropagation(logger?: WarnLogger): void {
+  if (installed) return;
+  installed = true;
+  diagnosticsChannel.subscribe('undici:request:create', onUndiciRequest);
+  if (httpRequestCreatedChannel()) diagnosticsChannel.subscribe(HTTP_CREATED, onHttpRequest);
+  else {
+    (logger ?? defaultLogger()).warn(
+      { channel: HTTP_CREATED },
+      'request ids go out on fetch calls only: this Node.js announces no node:http request before its headers are written (Node.js 22.14 and later do)',
+    );
+  }
 }
 
 /**
- * Adds the current request id to every outgoing `fetch`/undici and `node:http`/`node:https`
- * request made inside a request, unless the call sets the header itself. Works through
- * `diagnostics_channel` (`undici:request:create`, `http.client.request.start`), so nothing is
- * patched. Returns a function that turns it off again.
+ * Adds the current request id to every outgoing call made inside a request context that no
+ * obskit request-id adapter set up (those propagate by default, see the `propagate` option):
+ * a job run in `runWithRequestContext({ reqId })`, a hand-made server. Returns a function that
+ * turns this fallback off again.
  */
 export function propagateRequestId(options: PropagationOptions = {}): () => void {
-  optionObject(options, 'propagation');
-  const header = optionString(options.header, 'propagation.header', DEFAULT_HEADER).toLowerCase();
-  enableRequestContext();
-
-  const onUndici = (message: unknown): void => {
-    const id = getRequestContext()?.reqId;
-    if (id === undefined) return;
-    try {
-      addUndiciHeader((message as { request: UndiciRequest }).request, header, id);
-    } catch {
-      // Never break an outgoing call for a header.
-    }
-  };
-  const onHttp = (message: unknown): void => {
-    addHttpHeader((message as { request: ClientRequest }).request, header);
-  };
-  diagnosticsChannel.subscribe('undici:request:create', onUndici);
-  let stopHttp: () => void;
-  if (hasRequestCreatedChannel) {
-    diagnosticsChannel.subscribe('http.client.request.created', onHttp);
-    stopHttp = () => diagnosticsChannel.unsubscribe('http.client.request.created', onHttp);
-  } else {
-    stopHttp = wrapHttpModules(header);
-  }
-  let active = true;
+  const propagation = createPropagation(options);
+  fallback = propagation;
+  installPropagation();
   return () => {
-    if (!active) return;
-    active = false;
-    diagnosticsChannel.unsubscribe('undici:request:create', onUndici);
-    stopHttp();
-  };
-}
-
-function addHttpHeader(request: ClientRequest, header: string): void {
-  const id = getRequestContext()?.reqId;
-  if (id === undefined) return;
-  try {
-    if (!request.headersSent && request.getHeader(header) === undefined) {
-      request.setHeader(header, id);
-    }
-  } catch {
-    // Requests created with a raw header array cannot take more headers; leave them alone.
-  }
-}
-
-// `http.client.request.created` fires before the headers are written (Node 22.14+ and 23.2+).
-const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
-const hasRequestCreatedChannel = major > 22 || (major === 22 && minor >= 14);
-
-type RequestFn = (...args: unknown[]) => ClientRequest;
-
-/**
- * Older Node has no channel before the headers are written: wrap `request` and `get` of
- * `node:http` and `node:https` (and resync ESM named exports), restoring them when turned off.
- */
-function wrapHttpModules(header: string): () => void {
-  const restores: (() => void)[] = [];
-  for (const mod of [http, https] as unknown as Record<'request' | 'get', RequestFn>[]) {
-    for (const name of ['request', 'get'] as const) {
-      const original = mod[name];
-      const wrapped: RequestFn = function (this: unknown, ...args: unknown[]) {
-        const request = original.apply(this, args);
-        addHttpHeader(request, header);
-        return request;
-      };
-      mod[name] = wrapped;
-      restores.push(() => {
-        if (mod[name] === wrapped) mod[name] = original;
-      });
-    }
-  }
-  syncBuiltinESMExports();
-  return () => {
-    for (const restore of restores) restore();
-    syncBuiltinESMExports();
+    if (fallback === propagation) fallback = undefined;
   };
 }

@@ -1,12 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import {
+  guardCallback,
   invalidOption,
   optionFunction,
   optionObject,
   optionString,
   readSingleHeader,
-} from '@obskit/core';
-import { uuidV7 as uuidv7 } from './uuid-v7.js';
+} from '@obskit/core/internal';
+import { v7 as uuidv7 } from 'uuid';
 import type { RequestIdOptions, RequestIdResolver } from './types.js';
 
 export const DEFAULT_HEADER = 'x-request-id';
@@ -30,40 +31,33 @@ export function createRequestIdResolver(options: RequestIdOptions = {}): Request
   if (!headerName.test(header)) {
     throw invalidOption('requestId.header', 'a valid HTTP header name', options.header);
   }
-  const validate = optionFunction<(id: string) => boolean>(options.validate, 'requestId.validate');
-  const generate = optionFunction<() => string>(options.generate, 'requestId.generate');
+  const validate = optionFunction<(id: string) => unknown>(options.validate, 'requestId.validate');
+  const generate = optionFunction<() => unknown>(options.generate, 'requestId.generate');
   const trust = options.trustIncoming ?? true;
   if (typeof trust !== 'boolean' && typeof trust !== 'function') {
     throw invalidOption('requestId.trustIncoming', 'a boolean or a function', trust);
   }
+  const logger = options.logger;
 
-  const fresh: () => string =
-    generate === undefined
-      ? uuidv7
-      : () => {
-          try {
-            const id = generate();
-            if (typeof id === 'string' && id.length > 0) return id;
-          } catch {
-            // A failing generator never fails the request: fall back to UUID v7.
-          }
-          return uuidv7();
-        };
+  let fresh: () => string = uuidv7;
+  if (generate !== undefined) {
+    // A failing generator never fails the request: UUID v7 instead (reported once).
+    const generated = guardCallback(generate, 'requestId.generate', undefined, logger);
+    fresh = () => {
+      const id = generated();
+      return typeof id === 'string' && id.length > 0 ? id : uuidv7();
+    };
+  }
 
-  const accepts: (id: string) => boolean =
-    validate === undefined
-      ? (id) => allowed.test(id)
-      : (id) => {
-          if (id.length === 0 || id.includes(',')) return false;
-          try {
-            return validate(id) === true;
-          } catch {
-            return false;
-          }
-        };
+  let accepts: (id: string) => boolean = (id) => allowed.test(id);
+  if (validate !== undefined) {
+    const validated = guardCallback(validate, 'requestId.validate', false, logger);
+    // A comma is what Node makes of a repeated header: never a single caller's id.
+    accepts = (id) => id.length > 0 && !id.includes(',') && validated(id) === true;
+  }
 
   const fromHeader = (req: IncomingMessage): string => {
-    // A repeated header (which Node would join as `a, b`) reads as absent: a fresh id.
+    // A repeated header reads as absent: a fresh id.
     const incoming = readSingleHeader(req, header);
     return incoming !== undefined && accepts(incoming) ? incoming : fresh();
   };
@@ -72,15 +66,9 @@ export function createRequestIdResolver(options: RequestIdOptions = {}): Request
   if (trust === true) resolve = fromHeader;
   else if (trust === false) resolve = () => fresh();
   else {
-    resolve = (req) => {
-      let trusted = false;
-      try {
-        trusted = trust(req) === true;
-      } catch {
-        trusted = false;
-      }
-      return trusted ? fromHeader(req) : fresh();
-    };
+    // A throwing trust function means "not trusted" (reported once).
+    const trusted = guardCallback(trust, 'requestId.trustIncoming', false, logger);
+    resolve = (req) => (trusted(req) === true ? fromHeader(req) : fresh());
   }
   return { header, resolve };
 }

@@ -20,17 +20,25 @@ function serviceCall(logger: Logger): string | undefined {
   return getRequestContext()?.reqId;
 }
 
-async function outgoing(downstream: string | undefined): Promise<Record<string, unknown>> {
+/**
+ * Calls `downstream` with fetch and with node:http (the echo server answers with the headers it
+ * got); with `own`, both calls set `x-request-id` themselves.
+ */
+async function outgoing(
+  downstream: string | undefined,
+  own?: string,
+): Promise<Record<string, unknown>> {
   if (downstream === undefined) return {};
-  const viaFetch = (await (await fetch(downstream)).json()) as Record<string, unknown>;
+  const headers: Record<string, string> = own === undefined ? {} : { 'x-request-id': own };
+  const viaFetch = (await (await fetch(downstream, { headers })).json()) as Record<string, unknown>;
   const viaHttp = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    httpRequest(downstream, (res) => {
+    const req = httpRequest(downstream, (res) => {
       let body = '';
       res.on('data', (c: Buffer) => (body += c.toString()));
       res.on('end', () => resolve(JSON.parse(body) as Record<string, unknown>));
-    })
-      .on('error', reject)
-      .end();
+    });
+    if (own !== undefined) req.setHeader('X-Request-Id', own);
+    req.on('error', reject).end();
   });
   return { viaFetch, viaHttp };
 }
@@ -58,6 +66,7 @@ export const frameworks: Framework[] = [
           ...(await outgoing(downstream)),
         };
       });
+      app.get('/own', async () => outgoing(downstream, 'set-by-caller'));
       app.get('/boom', async () => {
         throw new Error('boom');
       });
@@ -89,6 +98,9 @@ export const frameworks: Framework[] = [
           fromService,
           ...(await outgoing(downstream)),
         });
+      });
+      app.get('/own', async (_req, res) => {
+        res.json(await outgoing(downstream, 'set-by-caller'));
       });
       app.get('/boom', () => {
         throw new Error('boom');

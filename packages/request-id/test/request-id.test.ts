@@ -1,9 +1,17 @@
 import { connect } from 'node:net';
-import Fastify from 'fastify';
 import { validate as uuidValidate, version as uuidVersion } from 'uuid';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRequestIdResolver, isValidRequestId, propagateRequestId } from '../src/index.js';
+import { runWithRequestContext } from '@obskit/core';
+import {
+  createRequestIdResolver,
+  isValidRequestId,
+  propagateRequestId,
+  requestIdHeaders,
+} from '../src/index.js';
+import { httpRequestCreatedChannel } from '../src/propagation.js';
 import { echoServer, frameworks, type Running } from './frameworks.js';
+
+const httpHeaderable = httpRequestCreatedChannel();
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -209,27 +217,80 @@ describe.each(frameworks)('$name', (framework) => {
     expect(joined.headers.get('x-correlation-id')).toBe('gen-2');
   });
 
-  it('adds the id to outgoing fetch and node:http calls when enabled', async () => {
+  it('carries the id to outgoing fetch and node:http calls by default', async () => {
     const downstream = await echoServer();
     closers.push(downstream.close);
-    const stop = propagateRequestId();
-    closers.push(async () => stop());
     const { url } = await start({}, downstream.url);
     const body = (await (
       await fetch(`${url}/ok`, { headers: { 'x-request-id': 'out-1' } })
-    ).json()) as {
-      viaFetch: Record<string, string>;
-      viaHttp: Record<string, string>;
-    };
+    ).json()) as { viaFetch: Record<string, string>; viaHttp: Record<string, string> };
     expect(body.viaFetch['x-request-id']).toBe('out-1');
-    expect(body.viaHttp['x-request-id']).toBe('out-1');
-    stop();
-    const after = (await (
-      await fetch(`${url}/ok`, { headers: { 'x-request-id': 'out-2' } })
-    ).json()) as {
-      viaFetch: Record<string, string>;
-    };
-    expect(after.viaFetch['x-request-id']).toBeUndefined();
+    // node:http calls take it where Node announces them before their headers (22.14+).
+    expect(body.viaHttp['x-request-id']).toBe(httpHeaderable ? 'out-1' : undefined);
+  });
+
+  it('never overrides an id the caller set on the outgoing call', async () => {
+    const downstream = await echoServer();
+    closers.push(downstream.close);
+    const { url } = await start({}, downstream.url);
+    const body = (await (
+      await fetch(`${url}/own`, { headers: { 'x-request-id': 'incoming-2' } })
+    ).json()) as { viaFetch: Record<string, string>; viaHttp: Record<string, string> };
+    expect(body.viaFetch['x-request-id']).toBe('set-by-caller');
+    expect(body.viaHttp['x-request-id']).toBe('set-by-caller');
+  });
+
+  it('keeps ids in with propagate: false, and sends them to listed hosts only', async () => {
+    const downstream = await echoServer();
+    closers.push(downstream.close);
+    const quiet = await start({ propagate: false }, downstream.url);
+    const none = (await (
+      await fetch(`${quiet.url}/ok`, { headers: { 'x-request-id': 'in-only' } })
+    ).json()) as { viaFetch: Record<string, string>; viaHttp: Record<string, string> };
+    expect(none.viaFetch['x-request-id']).toBeUndefined();
+    expect(none.viaHttp['x-request-id']).toBeUndefined();
+    const elsewhere = await start({ propagate: { hosts: ['api.internal'] } }, downstream.url);
+    const denied = (await (
+      await fetch(`${elsewhere.url}/ok`, { headers: { 'x-request-id': 'not-here' } })
+    ).json()) as { viaFetch: Record<string, string> };
+    expect(denied.viaFetch['x-request-id']).toBeUndefined();
+    const listed = await start(
+      { propagate: { hosts: ['api.internal', '127.0.0.1'] } },
+      downstream.url,
+    );
+    const allowed = (await (
+      await fetch(`${listed.url}/ok`, { headers: { 'x-request-id': 'listed-1' } })
+    ).json()) as { viaFetch: Record<string, string> };
+    expect(allowed.viaFetch['x-request-id']).toBe('listed-1');
+  });
+
+  it('sends the id under a custom header name, the one it reads', async () => {
+    const downstream = await echoServer();
+    closers.push(downstream.close);
+    const { url } = await start({ header: 'X-Correlation-Id' }, downstream.url);
+    const body = (await (
+      await fetch(`${url}/ok`, { headers: { 'x-correlation-id': 'corr-1' } })
+    ).json()) as { viaFetch: Record<string, string> };
+    expect(body.viaFetch['x-correlation-id']).toBe('corr-1');
+    expect(body.viaFetch['x-request-id']).toBeUndefined();
+  });
+
+  it('never trusts the caller when trustIncoming throws, and says so once', async () => {
+    const warnings: string[] = [];
+    const logger = { warn: (_fields: object, msg: string) => void warnings.push(msg) };
+    const { url } = await start({
+      logger,
+      trustIncoming: () => {
+        throw new Error('lookup failed');
+      },
+    });
+    for (const id of ['caller-1', 'caller-2']) {
+      const response = await fetch(`${url}/ok`, { headers: { 'x-request-id': id } });
+      expect(response.headers.get('x-request-id')).toMatch(UUID_V7);
+    }
+    expect(warnings).toEqual([
+      'requestId.trustIncoming threw: lookup failed (obskit carries on; reported once)',
+    ]);
   });
 });
 
@@ -246,23 +307,31 @@ describe('framework entries', () => {
   });
 });
 
-describe('fastify reply headers', () => {
-  it("are where the plugin writes the id: an object under Fastify's 'fastify.reply.headers' symbol", async () => {
-    // The plugin stores the id there directly (falling back to reply.header() otherwise); this
-    // fails when a Fastify release moves them, so the fast path is never lost unnoticed.
-    const app = Fastify();
-    let found: unknown;
-    app.get('/', async (_request, reply) => {
-      const key = Object.getOwnPropertySymbols(reply).find(
-        (s) => s.description === 'fastify.reply.headers',
-      );
-      void reply.header('x-probe', '1');
-      found = key === undefined ? undefined : (reply as unknown as Record<symbol, unknown>)[key];
-      return {};
+describe('requestIdHeaders', () => {
+  it('gives the current id under the default or a custom header name', async () => {
+    expect(requestIdHeaders()).toEqual({});
+    await runWithRequestContext({ reqId: 'ctx-1' }, async () => {
+      expect(requestIdHeaders()).toEqual({ 'x-request-id': 'ctx-1' });
+      expect(requestIdHeaders('X-Correlation-Id')).toEqual({ 'x-correlation-id': 'ctx-1' });
     });
-    await app.inject('/');
-    await app.close();
-    expect(found).toMatchObject({ 'x-probe': '1' });
+  });
+});
+
+describe('propagateRequestId', () => {
+  it('carries the id of a context no adapter set up (a job), until stopped', async () => {
+    const downstream = await echoServer();
+    closers.push(downstream.close);
+    const call = () =>
+      runWithRequestContext({ reqId: 'job-7' }, async () => {
+        const headers = (await (await fetch(downstream.url)).json()) as Record<string, string>;
+        return headers['x-request-id'];
+      });
+    expect(await call()).toBeUndefined();
+    const stop = propagateRequestId();
+    closers.push(async () => stop());
+    expect(await call()).toBe('job-7');
+    stop();
+    expect(await call()).toBeUndefined();
   });
 });
 
@@ -315,14 +384,25 @@ describe('resolver', () => {
     expect(new Set(ids.map((id) => id.slice(24))).size).toBe(ids.length);
   });
 
-  it('treats a throwing validator or trust function as a no', () => {
+  it('treats a throwing validator as a no and a throwing generator as UUID v7, saying so once each', () => {
+    const warnings: string[] = [];
+    const logger = { warn: (_fields: object, msg: string) => void warnings.push(msg) };
     const r = createRequestIdResolver({
+      logger,
       validate: () => {
         throw new Error('x');
       },
-      trustIncoming: () => true,
+      generate: () => {
+        throw new Error('y');
+      },
     });
-    expect(r.resolve({ headers: { 'x-request-id': 'abc' } } as never)).toMatch(UUID_V7);
+    const req = { headers: { 'x-request-id': 'abc' } } as never;
+    expect(r.resolve(req)).toMatch(UUID_V7);
+    expect(r.resolve(req)).toMatch(UUID_V7);
+    expect(warnings.map((w) => w.split(' (')[0])).toEqual([
+      'requestId.validate threw: x',
+      'requestId.generate threw: y',
+    ]);
   });
 
   it('rejects bad options with coded errors', () => {
@@ -335,5 +415,35 @@ describe('resolver', () => {
     expect(() => createRequestIdResolver({ trustIncoming: 'always' as never })).toThrow(
       'requestId.trustIncoming must be a boolean or a function, got "always"',
     );
+  });
+});
+
+describe('node:http propagation on this Node.js', () => {
+  it('is said once at setup where node:http calls cannot take the id', async () => {
+    const { execFile } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    const script = `
+      const { createRequestIds } = await import(process.argv[1]);
+      const said = [];
+      const logger = { warn: (_fields, msg) => said.push(msg) };
+      createRequestIds({ logger });
+      createRequestIds({ logger });
+      process.stdout.write(JSON.stringify(said));`;
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        ['--input-type=module', '-e', script, dist],
+        { timeout: 15_000 },
+        (error, stdout, stderr) =>
+          error ? reject(new Error(stderr || error.message)) : resolve(stdout),
+      );
+    });
+    const said = JSON.parse(out) as string[];
+    if (httpHeaderable) expect(said).toEqual([]);
+    else {
+      expect(said).toHaveLength(1);
+      expect(said[0]).toContain('request ids go out on fetch calls only');
+    }
   });
 });
