@@ -1,13 +1,14 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import {
+  guardAsyncCallback,
   invalidOption,
   optionFunction,
   optionNumber,
   optionObject,
   optionString,
   readHeader,
-} from '@obskit/core';
+} from '@obskit/core/internal';
 import { Registry } from 'prom-client';
 import type { MetricsEndpointOptions, MetricsResponse } from './types.js';
 
@@ -92,6 +93,11 @@ export function createMetricsEndpoint(
     optionString(listen.host, 'metrics.endpoint.listen.host');
   }
   const expected = token === undefined ? undefined : Buffer.from(`Bearer ${token}`);
+  // A throwing or rejecting authorize denies (reported once).
+  const authorized =
+    authorize === undefined
+      ? undefined
+      : guardAsyncCallback(authorize, 'metrics.endpoint.authorize', false, options.logger);
 
   const handle = async (req: IncomingMessage): Promise<MetricsResponse> => {
     if (expected !== undefined) {
@@ -106,14 +112,8 @@ export function createMetricsEndpoint(
         return text(403, 'Forbidden: the bearer token is not valid for /metrics\n');
       }
     }
-    if (authorize !== undefined) {
-      let allowed = false;
-      try {
-        allowed = (await authorize(req)) === true;
-      } catch {
-        allowed = false;
-      }
-      if (!allowed) return text(403, 'Forbidden: not authorized to read metrics\n');
+    if (authorized !== undefined && (await authorized(req)) !== true) {
+      return text(403, 'Forbidden: not authorized to read metrics\n');
     }
     const openMetrics = wantsOpenMetrics(req);
     try {

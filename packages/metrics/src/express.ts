@@ -1,10 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
+  endpointOf,
   expressRouteTemplate,
-  keepStateOffExpressObjects,
+  markEndpoint,
   pathOf,
+  registerEndpointPath,
   trackExpressMounts,
-} from '@obskit/core';
+} from '@obskit/core/internal';
 import express, { type RequestHandler } from 'express';
 import { createHttpMetrics } from './http.js';
 import type { MetricHelpers } from './registry.js';
@@ -29,9 +31,10 @@ export function metrics(options: HttpMetricsOptions = {}): MetricsMiddleware {
   const recorder = createHttpMetrics(options);
   const { endpoint } = recorder;
   trackExpressMounts(express.Router);
-  keepStateOffExpressObjects(express.request);
-  const separate = options.endpoint !== false && options.endpoint?.listen !== undefined;
+  const separate = endpoint !== undefined && options.endpoint !== false && options.endpoint?.listen;
   const servePath = endpoint !== undefined && !separate ? endpoint.path : undefined;
+  if (servePath !== undefined) registerEndpointPath(servePath);
+  const routeOf = (req: IncomingMessage) => expressRouteTemplate(req) ?? endpointOf(req);
 
   const middleware = function obskitMetrics(
     req: IncomingMessage,
@@ -39,20 +42,15 @@ export function metrics(options: HttpMetricsOptions = {}): MetricsMiddleware {
     next: () => void,
   ) {
     const path = pathOf(req.url);
-    if (
-      servePath !== undefined &&
-      path === servePath &&
-      (req.method === 'GET' || req.method === 'HEAD')
-    ) {
+    if (recorder.counts(path)) recorder.track(req, res, () => routeOf(req));
+    if (path === servePath && (req.method === 'GET' || req.method === 'HEAD')) {
+      markEndpoint(req, servePath);
       void endpoint!.handle(req).then((result) => {
         res.writeHead(result.statusCode, result.headers);
         res.end(req.method === 'HEAD' ? undefined : result.body);
       });
-      if (recorder.isExcluded(path)) return;
-      recorder.track(req, res, () => servePath);
       return;
     }
-    if (!recorder.isExcluded(path)) recorder.track(req, res, () => expressRouteTemplate(req));
     next();
   } as unknown as MetricsMiddleware;
 

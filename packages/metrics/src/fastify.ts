@@ -1,5 +1,5 @@
-import { CLIENT_CLOSED_STATUS, pathOf } from '@obskit/core';
-import type { FastifyPluginCallback, FastifyRequest } from 'fastify';
+import { markEndpoint, pathOf, registerEndpointPath } from '@obskit/core/internal';
+import type { FastifyPluginCallback } from 'fastify';
 import fp from 'fastify-plugin';
 import { createHttpMetrics } from './http.js';
 import type { MetricHelpers } from './registry.js';
@@ -14,57 +14,37 @@ declare module 'fastify' {
   }
 }
 
-const kStart = Symbol('obskit.metrics.start');
-type Timed = FastifyRequest & { [kStart]?: number | undefined };
-
 const plugin: FastifyPluginCallback<HttpMetricsOptions> = (app, options, done) => {
-  const metrics = createHttpMetrics(options);
-  const { endpoint } = metrics;
+  const recorder = createHttpMetrics({ logger: app.log, ...options });
+  const { endpoint } = recorder;
   app.decorate('metrics', {
-    registry: metrics.registry,
-    counter: metrics.counter,
-    gauge: metrics.gauge,
-    histogram: metrics.histogram,
+    registry: recorder.registry,
+    counter: recorder.counter,
+    gauge: recorder.gauge,
+    histogram: recorder.histogram,
   });
 
-  // Fastify reports completion itself (onResponse on finish or error, onRequestAbort when the
-  // client goes away), so the adapter uses its hooks rather than three more raw listeners
-  // (measurably cheaper). `kStart` is cleared by whichever comes first: counted exactly once.
-  app.addHook('onRequest', (request, _reply, next) => {
-    // A matched route is checked by its template (no string work); an unmatched request by path.
-    const route = request.routeOptions.url;
-    if (!metrics.isExcluded(route ?? pathOf(request.url)))
-      (request as Timed)[kStart] = metrics.begin();
-    next();
-  });
-  app.addHook('onResponse', (request, reply, next) => {
-    const start = (request as Timed)[kStart];
-    if (start !== undefined) {
-      (request as Timed)[kStart] = undefined;
-      metrics.record(request.raw, reply.raw, start, request.routeOptions.url, reply.statusCode);
-    }
-    next();
-  });
-  app.addHook('onRequestAbort', (request, next) => {
-    const start = (request as Timed)[kStart];
-    if (start !== undefined) {
-      (request as Timed)[kStart] = undefined;
-      metrics.record(request.raw, undefined, start, request.routeOptions.url, CLIENT_CLOSED_STATUS);
+  // Completion is taken from the response itself, as on Express: a response destroyed before
+  // Fastify sent it counts too (500, or 499 when the client went away).
+  app.addHook('onRequest', (request, reply, next) => {
+    if (recorder.counts(pathOf(request.url))) {
+      recorder.track(request.raw, reply.raw, () => request.routeOptions.url);
     }
     next();
   });
 
   if (endpoint !== undefined) {
-    const serve = endpoint.startListener;
     if (options.endpoint && options.endpoint.listen) {
       app.addHook('onReady', async () => {
-        await serve();
+        await endpoint.startListener();
       });
       app.addHook('onClose', async () => {
         await endpoint.close();
       });
     } else {
+      registerEndpointPath(endpoint.path);
       app.get(endpoint.path, { logLevel: 'warn' }, async (request, reply) => {
+        markEndpoint(request.raw, endpoint.path);
         const result = await endpoint.handle(request.raw);
         return reply.code(result.statusCode).headers(result.headers).send(result.body);
       });

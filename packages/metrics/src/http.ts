@@ -1,22 +1,25 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
+  endpointOf,
+  guardCallback,
+  isEndpointPath,
   invalidOption,
   normalizeMethod,
+  ObskitError,
   onResponseDone,
   optionBoolean,
+  optionFunction,
   optionObject,
   optionString,
   peekRequestContext,
   routeLabel,
   statusCodeLabel,
   statusOfOutcome,
-} from '@obskit/core';
-
-export { pathOf } from '@obskit/core';
+} from '@obskit/core/internal';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createMetricsEndpoint, type MetricsEndpoint } from './endpoint.js';
-import { metricHelpers, type MetricHelpers } from './registry.js';
-import { gaugeOf, SeriesStore, type Exemplar, type PromMetric } from './series.js';
+import { METRIC_CONFLICT, metricHelpers, type MetricHelpers } from './registry.js';
+import { InFlight, kSeriesMetric, seriesKey, SeriesStore, type SeriesMetric } from './series.js';
 import type { HttpMetricsOptions } from './types.js';
 
 /** Latency buckets for web requests, 5 ms to 10 s. */
@@ -27,48 +30,23 @@ export const DEFAULT_DURATION_BUCKETS: readonly number[] = Object.freeze([
 export const DEFAULT_SIZE_BUCKETS: readonly number[] = Object.freeze([
   100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000,
 ]);
-/** Paths of the obskit health probes, not counted by default. */
-export const HEALTH_PATHS: readonly string[] = Object.freeze([
-  '/health',
-  '/health/live',
-  '/health/ready',
-  '/health/startup',
-]);
-
-const kHttp = Symbol.for('obskit.metrics.http');
-
-interface HttpState {
-  store: SeriesStore;
-  requestSizes?: SeriesStore;
-  responseSizes?: SeriesStore;
-  inFlight: { value: number };
-}
 
 export interface HttpMetrics extends MetricHelpers {
   /** The /metrics endpoint, unless turned off. */
   readonly endpoint: MetricsEndpoint | undefined;
-  /** Whether a request path (without query) is left uncounted. */
-  isExcluded(path: string): boolean;
   /**
-   * Counts one request: call when it starts; `routeOf` is asked when the response is done and
-   * returns the matched route template, or undefined when none matched.
+   * Whether a request to `path` (without the query) is counted at all: not when it is one of
+   * obskit's own endpoints, unless `includeObskitEndpoints`. Asked when the request starts.
+   */
+  counts(path: string): boolean;
+  /**
+   * Counts one request: `http_requests_in_flight` +1 now; when the response is done, −1 and
+   * the request under the route `routeOf` returns then (the matched template, or undefined)
+   * and its status (499 for a client that went away, 500 for a response that failed before
+   * its head was sent), unless it is excluded.
    */
   track(req: IncomingMessage, res: ServerResponse, routeOf: () => string | undefined): void;
-  /**
-   * The two halves of `track`, for adapters whose framework already reports completion (Fastify's
-   * onResponse and onRequestAbort hooks): `begin` when the request starts, `record` exactly once
-   * when it is done (status 499 for a client that went away).
-   */
-  begin(): number;
-  record(
-    req: IncomingMessage,
-    res: ServerResponse | undefined,
-    start: number,
-    route: string | undefined,
-    statusCode: number,
-  ): void;
 }
-
 function validBuckets(value: unknown, path: string, fallback: readonly number[]): number[] {
   if (value === undefined) return [...fallback];
   if (
@@ -81,75 +59,46 @@ function validBuckets(value: unknown, path: string, fallback: readonly number[])
   return [...new Set(value as number[])].sort((a, b) => a - b);
 }
 
-function register(registry: Registry, metric: PromMetric): PromMetric {
-  const found = registry.getSingleMetric(metric.name) as unknown as PromMetric | undefined;
-  if (found !== undefined) return found;
-  registry.registerMetric(metric as never);
-  return metric;
+function conflict(name: string, found: unknown): ObskitError {
+  const type = (found as { type?: unknown }).type;
+  return new ObskitError(
+    METRIC_CONFLICT,
+    `metric ${name} is already registered in this registry by something other than obskit's HTTP metrics (${typeof type === 'string' ? type : 'unknown type'})`,
+  );
 }
 
 /**
- * The obskit HTTP metrics (`http_requests_total`, `http_request_duration_seconds`,
- * `http_requests_in_flight`, optional size histograms) on `registry`. A registry that already
- * holds them (the plugin registered twice, hot reload) is reused, never "already registered".
+ * The obskit metric registered as `name`, or the one `create` makes and registers. Two
+ * recorders on one registry (two apps, a plugin registered twice) share their series this way,
+ * through the registry's own `getSingleMetric`.
  */
-function httpState(registry: Registry, prefix: string, options: HttpMetricsOptions): HttpState {
-  const holder = registry as Registry & { [kHttp]?: Map<string, HttpState> };
-  const states = (holder[kHttp] ??= new Map());
-  const existing = states.get(prefix);
-  if (existing !== undefined) return existing;
+function seriesMetric(registry: Registry, name: string, create: () => SeriesMetric): SeriesMetric {
+  const found = registry.getSingleMetric(name) as unknown as SeriesMetric | undefined;
+  if (found === undefined) {
+    const metric = create();
+    registry.registerMetric(metric as never);
+    return metric;
+  }
+  if (found[kSeriesMetric] === undefined) throw conflict(name, found);
+  return found;
+}
 
-  const buckets = validBuckets(options.buckets, 'metrics.buckets', DEFAULT_DURATION_BUCKETS);
-  const store = new SeriesStore(buckets);
-  const inFlight = { value: 0 };
-  register(
-    registry,
-    store.counter(
-      `${prefix}http_requests_total`,
-      'HTTP requests completed, by method, route and status code.',
-    ),
-  );
-  register(
-    registry,
-    store.histogram(
-      `${prefix}http_request_duration_seconds`,
-      'HTTP request duration in seconds, by method, route and status code.',
-    ),
-  );
-  register(
-    registry,
-    gaugeOf(
-      `${prefix}http_requests_in_flight`,
-      'HTTP requests being served now.',
-      () => inFlight.value,
-    ),
-  );
-  const state: HttpState = { store, inFlight };
-  if (options.sizes === true) {
-    const sizeBuckets = validBuckets(
-      options.sizeBuckets,
-      'metrics.sizeBuckets',
-      DEFAULT_SIZE_BUCKETS,
-    );
-    state.requestSizes = new SeriesStore(sizeBuckets);
-    state.responseSizes = new SeriesStore(sizeBuckets);
-    register(
-      registry,
-      state.requestSizes.histogram(
-        `${prefix}http_request_size_bytes`,
-        'HTTP request body size in bytes (Content-Length), by method, route and status code.',
-      ),
-    );
-    register(
-      registry,
-      state.responseSizes.histogram(
-        `${prefix}http_response_size_bytes`,
-        'HTTP response body size in bytes (Content-Length), by method, route and status code.',
-      ),
+function histogramStore(
+  registry: Registry,
+  name: string,
+  help: string,
+  buckets: number[],
+  path: string,
+): SeriesStore {
+  const metric = seriesMetric(registry, name, () => new SeriesStore(buckets).histogram(name, help));
+  const store = metric[kSeriesMetric] as SeriesStore;
+  if (store.bounds.join() !== buckets.join()) {
+    throw new ObskitError(
+      METRIC_CONFLICT,
+      `${path} must match the buckets of the ${name} already in this registry (${store.bounds.join(', ')}), got ${buckets.join(', ')}`,
     );
   }
-  states.set(prefix, state);
-  return state;
+  return store;
 }
 
 const labelName = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -161,7 +110,7 @@ export function createHttpMetrics(options: HttpMetricsOptions = {}): HttpMetrics
   const registry = options.registry ?? new Registry();
   if (
     !(registry instanceof Registry) &&
-    typeof (registry as { metrics?: unknown }).metrics !== 'function'
+    typeof (registry as { getSingleMetric?: unknown }).getSingleMetric !== 'function'
   ) {
     throw invalidOption('metrics.registry', 'a prom-client Registry', registry);
   }
@@ -173,18 +122,20 @@ export function createHttpMetrics(options: HttpMetricsOptions = {}): HttpMetrics
       prefix,
     );
   }
+  const logger = options.logger;
   const exemplars = optionBoolean(options.exemplars, 'metrics.exemplars', true);
   const includeObskit = optionBoolean(
     options.includeObskitEndpoints,
     'metrics.includeObskitEndpoints',
     false,
   );
-  if (optionBoolean(options.defaultMetrics, 'metrics.defaultMetrics', true)) {
-    // prom-client throws when its runtime metrics are registered twice on one registry.
-    if (registry.getSingleMetric(`${prefix}process_cpu_user_seconds_total`) === undefined) {
-      collectDefaultMetrics({ register: registry, prefix });
-    }
-  }
+  const buckets = validBuckets(options.buckets, 'metrics.buckets', DEFAULT_DURATION_BUCKETS);
+  const sizes = optionBoolean(options.sizes, 'metrics.sizes', false);
+  const sizeBuckets = validBuckets(
+    options.sizeBuckets,
+    'metrics.sizeBuckets',
+    DEFAULT_SIZE_BUCKETS,
+  );
   const custom = optionObject(options.customLabels, 'metrics.customLabels');
   if (custom !== undefined) {
     if (
@@ -200,40 +151,79 @@ export function createHttpMetrics(options: HttpMetricsOptions = {}): HttpMetrics
     if (typeof custom.values !== 'function')
       throw invalidOption('metrics.customLabels.values', 'a function', custom.values);
   }
+  const excludePaths = options.excludePaths ?? [];
+  if (!Array.isArray(excludePaths) || excludePaths.some((p) => typeof p !== 'string')) {
+    throw invalidOption('metrics.excludePaths', 'an array of route templates', excludePaths);
+  }
+  const excludedRoutes = new Set<string>(excludePaths);
+  const excludeOption = optionFunction<(req: IncomingMessage) => boolean>(
+    options.exclude,
+    'metrics.exclude',
+  );
+  const excludeFn =
+    excludeOption === undefined
+      ? undefined
+      : guardCallback(excludeOption, 'metrics.exclude', false, logger);
+
+  if (optionBoolean(options.defaultMetrics, 'metrics.defaultMetrics', true)) {
+    // prom-client throws when its runtime metrics are registered twice on one registry.
+    if (registry.getSingleMetric(`${prefix}process_cpu_user_seconds_total`) === undefined) {
+      collectDefaultMetrics({ register: registry, prefix });
+    }
+  }
   const endpoint =
     options.endpoint === false
       ? undefined
-      : createMetricsEndpoint(registry, options.endpoint ?? {});
-  if (
-    options.excludePaths !== undefined &&
-    (!Array.isArray(options.excludePaths) ||
-      options.excludePaths.some((p) => typeof p !== 'string'))
-  ) {
-    throw invalidOption('metrics.excludePaths', 'an array of paths', options.excludePaths);
-  }
-  const excluded = new Set<string>(
-    options.excludePaths ??
-      (includeObskit ? [] : [...(endpoint ? [endpoint.path] : []), ...HEALTH_PATHS]),
+      : createMetricsEndpoint(registry, { logger, ...options.endpoint });
+
+  // The series: obskit's own if this registry has them already, else registered now.
+  const durationName = `${prefix}http_request_duration_seconds`;
+  const store = histogramStore(
+    registry,
+    durationName,
+    'HTTP request duration in seconds, by method, route and status code.',
+    buckets,
+    'metrics.buckets',
   );
+  const totalName = `${prefix}http_requests_total`;
+  const counter = seriesMetric(registry, totalName, () =>
+    store.counter(totalName, 'HTTP requests completed, by method, route and status code.'),
+  );
+  if (counter[kSeriesMetric] !== store) throw conflict(totalName, counter);
+  const inFlightName = `${prefix}http_requests_in_flight`;
+  const inFlight = seriesMetric(registry, inFlightName, () =>
+    new InFlight().gauge(inFlightName, 'HTTP requests being served now.'),
+  )[kSeriesMetric] as InFlight;
+  const requestSizes = sizes
+    ? histogramStore(
+        registry,
+        `${prefix}http_request_size_bytes`,
+        'HTTP request body size in bytes (Content-Length), by method, route and status code.',
+        sizeBuckets,
+        'metrics.sizeBuckets',
+      )
+    : undefined;
+  const responseSizes = sizes
+    ? histogramStore(
+        registry,
+        `${prefix}http_response_size_bytes`,
+        'HTTP response body size in bytes (Content-Length), by method, route and status code.',
+        sizeBuckets,
+        'metrics.sizeBuckets',
+      )
+    : undefined;
 
-  const state = httpState(registry, prefix, options);
-  const { store, requestSizes, responseSizes, inFlight } = state;
   const customNames = custom?.names ?? [];
-  const customValues = custom?.values;
+  const customValues =
+    custom === undefined
+      ? undefined
+      : guardCallback(custom.values, 'metrics.customLabels.values', {}, logger);
 
-  const exemplarOf = (req: IncomingMessage, value: number): Exemplar | undefined => {
-    // Peek, not create: without tracing there is no context to read, and attaching one to every
-    // request costs measurably.
+  // Only sampled traces: an exemplar must lead to a trace that was kept.
+  const exemplarOf = (req: IncomingMessage): Record<string, string> | undefined => {
     const context = peekRequestContext(req);
-    const traceId = context?.traceId;
-    // Only sampled traces: an exemplar must lead to a trace that exists.
-    if (context === undefined || traceId === undefined || context.traceFlags !== '01')
-      return undefined;
-    return {
-      labelSet: { trace_id: traceId, span_id: context.spanId ?? '' },
-      value,
-      timestamp: Date.now() / 1000,
-    };
+    if (context?.traceId === undefined || context.traceFlags !== '01') return undefined;
+    return { trace_id: context.traceId, span_id: context.spanId ?? '' };
   };
 
   const begin = (): number => {
@@ -243,41 +233,40 @@ export function createHttpMetrics(options: HttpMetricsOptions = {}): HttpMetrics
 
   const record = (
     req: IncomingMessage,
-    res: ServerResponse | undefined,
+    res: ServerResponse,
     start: number,
     routeTemplate: string | undefined,
     statusCode: number,
   ): void => {
     inFlight.value--;
+    // obskit's endpoints answer without a route on Express: their path is their route.
+    const route = routeLabel(routeTemplate ?? endpointOf(req));
+    if (excludedRoutes.has(route) || (excludeFn !== undefined && excludeFn(req) === true)) return;
     const seconds = (performance.now() - start) / 1000;
     const method = normalizeMethod(req.method);
-    const route = routeLabel(routeTemplate);
     const status = statusCodeLabel(statusCode);
-    let key = `${method} ${route} ${status}`;
-    let extra: Record<string, string> | undefined;
-    if (customValues !== undefined) {
-      extra = {};
-      let values: Record<string, unknown> = {};
-      try {
-        values = customValues(req, res) ?? {};
-      } catch {
-        values = {};
-      }
+    let key: string;
+    let labels: () => Record<string, string>;
+    if (customValues === undefined) {
+      key = seriesKey(method, status, route);
+      labels = () => ({ method, route, status_code: status });
+    } else {
+      const values = customValues(req, res) ?? {};
+      const extra: Record<string, string> = {};
+      const list: string[] = [];
       for (const name of customNames) {
-        const v = values[name];
-        extra[name] = v === undefined || v === null ? '' : String(v);
-        key += ` ${extra[name]}`;
+        const v = (values as Record<string, unknown>)[name];
+        const text = v === undefined || v === null ? '' : String(v);
+        extra[name] = text;
+        list.push(text);
       }
+      key = seriesKey(method, status, route, list);
+      labels = () => ({ method, route, status_code: status, ...extra });
     }
-    const labels = (): Record<string, string> => ({ method, route, status_code: status, ...extra });
-    store.observe(
-      store.get(key, labels),
-      seconds,
-      exemplars ? exemplarOf(req, seconds) : undefined,
-    );
+    store.observe(store.get(key, labels), seconds, exemplars ? exemplarOf(req) : undefined);
     if (requestSizes !== undefined && responseSizes !== undefined) {
       const inSize = Number(req.headers['content-length'] ?? 0);
-      const outSize = Number(res?.getHeader('content-length') ?? 0);
+      const outSize = Number(res.getHeader('content-length') ?? 0);
       requestSizes.observe(
         requestSizes.get(key, labels),
         Number.isFinite(inSize) ? inSize : 0,
@@ -291,29 +280,14 @@ export function createHttpMetrics(options: HttpMetricsOptions = {}): HttpMetrics
     }
   };
 
-  const track = (
-    req: IncomingMessage,
-    res: ServerResponse,
-    routeOf: () => string | undefined,
-  ): void => {
+  const track: HttpMetrics['track'] = (req, res, routeOf) => {
     const start = begin();
     onResponseDone(req, res, (outcome) => {
-      let route: string | undefined;
-      try {
-        route = routeOf();
-      } catch {
-        route = undefined;
-      }
-      record(req, res, start, route, statusOfOutcome(outcome, res));
+      record(req, res, start, routeOf(), statusOfOutcome(outcome, res));
     });
   };
 
-  return {
-    ...metricHelpers(registry),
-    endpoint,
-    isExcluded: (path) => excluded.has(path),
-    track,
-    begin,
-    record,
-  };
+  const counts = (path: string): boolean => includeObskit || !isEndpointPath(path);
+
+  return { ...metricHelpers(registry), endpoint, counts, track };
 }

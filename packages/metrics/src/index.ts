@@ -1,10 +1,4 @@
-export {
-  createHttpMetrics,
-  DEFAULT_DURATION_BUCKETS,
-  DEFAULT_SIZE_BUCKETS,
-  HEALTH_PATHS,
-  pathOf,
-} from './http.js';
+export { createHttpMetrics, DEFAULT_DURATION_BUCKETS, DEFAULT_SIZE_BUCKETS } from './http.js';
 export type { HttpMetrics } from './http.js';
 export { createMetricsEndpoint, DEFAULT_METRICS_PATH, renderMetrics } from './endpoint.js';
 export type { MetricsEndpoint } from './endpoint.js';
@@ -14,7 +8,7 @@ export {
   getOrCreateCounter,
   getOrCreateGauge,
   getOrCreateHistogram,
-  METRIC_TYPE_CONFLICT,
+  METRIC_CONFLICT,
   metricHelpers,
 } from './registry.js';
 export type { MetricHelpers } from './registry.js';

@@ -1,4 +1,11 @@
-import { invalidOption, optionFunction, optionObject, optionString } from '@obskit/core';
+import {
+  guardAsyncCallback,
+  invalidOption,
+  optionFunction,
+  optionObject,
+  optionString,
+  type WarnLogger,
+} from '@obskit/core/internal';
 import { Registry, type Gauge } from 'prom-client';
 import { getOrCreateCounter, getOrCreateGauge, getOrCreateHistogram } from './registry.js';
 
@@ -13,6 +20,8 @@ export interface JobMetricsOptions {
   /** Duration buckets in seconds. Default 10 ms to 10 min. */
   buckets?: number[];
   prefix?: string;
+  /** Where a failing `queueDepth` is reported (once, at warn). Default: obskit's own logger. */
+  logger?: WarnLogger;
 }
 
 export interface JobStep {
@@ -43,7 +52,7 @@ export const DEFAULT_JOB_BUCKETS: readonly number[] = Object.freeze([
 ]);
 
 const kDepth = Symbol.for('obskit.metrics.queueDepth');
-type DepthGauge = Gauge<'queue'> & { [kDepth]?: Map<string, () => number | Promise<number>> };
+type DepthGauge = Gauge<'queue'> & { [kDepth]?: Map<string, () => Promise<number | undefined>> };
 
 /** `jobs_total`, `job_duration_seconds`, `jobs_in_progress`, `job_step_duration_seconds`, `job_queue_depth`. */
 export function createJobMetrics(options: JobMetricsOptions): JobMetrics {
@@ -96,17 +105,17 @@ export function createJobMetrics(options: JobMetricsOptions): JobMetrics {
       async collect(this: Gauge<'queue'>) {
         const readers = (this as DepthGauge)[kDepth];
         if (readers === undefined) return;
+        // A failing reader (reported once) leaves the last value; the scrape goes on.
         for (const [name, read] of readers) {
-          try {
-            const value = await read();
-            if (Number.isFinite(value)) this.set({ queue: name }, value);
-          } catch {
-            // A failing reader leaves the last value; the scrape goes on.
-          }
+          const value = await read();
+          if (typeof value === 'number' && Number.isFinite(value)) this.set({ queue: name }, value);
         }
       },
     }) as DepthGauge;
-    (depth[kDepth] ??= new Map()).set(queue, queueDepth);
+    (depth[kDepth] ??= new Map()).set(
+      queue,
+      guardAsyncCallback(queueDepth, 'jobs.queueDepth', undefined, options.logger),
+    );
   }
   inProgress.set({ queue }, 0);
 

@@ -1,8 +1,8 @@
-import { ObskitError } from '@obskit/core';
+import { METRIC_CONFLICT, ObskitError } from '@obskit/core/internal';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { CounterConfig, GaugeConfig, HistogramConfig } from './types.js';
 
-export const METRIC_TYPE_CONFLICT = 'OBSKIT_ERR_METRIC_CONFLICT';
+export { METRIC_CONFLICT };
 
 function existing<T>(
   registry: Registry,
@@ -13,7 +13,7 @@ function existing<T>(
   if (found === undefined) return undefined;
   if (!(found instanceof kind)) {
     throw new ObskitError(
-      METRIC_TYPE_CONFLICT,
+      METRIC_CONFLICT,
       `metric ${name} is already registered as another type (${(found as { type?: string }).type ?? typeof found})`,
     );
   }

@@ -1,8 +1,10 @@
 /**
- * The HTTP metrics as obskit keeps them: one record per (method, route, status[, custom labels])
- * with plain counters, exposed to prom-client's registry as metric objects whose `get()` returns
- * the values in prom-client's shape. Recording a request is a map lookup and a few additions —
- * no label objects, hashing or sorting per request — and exemplars are kept per bucket.
+ * The HTTP metrics' storage: one record per label combination with plain counters, and metric
+ * objects that give prom-client's registry those values in the shape its own `Counter`,
+ * `Histogram` and `Gauge` give (`get()` for `getMetricsAsJSON` and cluster aggregation, both
+ * text formats through `registry.metrics()`). Recording a request is one map lookup and a few
+ * additions: no label object, hash or sort per request. The choice against prom-client's own
+ * metrics, and its figures, are in the metrics README ("Storage").
  */
 
 export interface Exemplar {
@@ -11,50 +13,72 @@ export interface Exemplar {
   timestamp: number;
 }
 
-interface Series {
-  labels: Record<string, string>;
+export interface Series {
+  readonly labels: Record<string, string>;
   count: number;
   sum: number;
   /** Non-cumulative counts per bucket; the last slot is +Inf. */
-  buckets: Float64Array;
-  exemplars: (Exemplar | undefined)[];
+  readonly buckets: Float64Array;
+  readonly exemplars: (Exemplar | undefined)[];
   counterExemplar: Exemplar | undefined;
 }
 
 interface PromValue {
   labels: Record<string, string | number>;
+  sharedLabels?: Record<string, string>;
   value: number;
   metricName?: string;
   exemplar?: Exemplar;
 }
 
-export interface PromMetric {
+interface PromMetricData {
   name: string;
   help: string;
   type: 'counter' | 'gauge' | 'histogram';
+  values: PromValue[];
   aggregator: 'sum';
-  get(): Promise<{
-    name: string;
-    help: string;
-    type: string;
-    values: PromValue[];
-    aggregator: 'sum';
-  }>;
+}
+
+/** Brands obskit's metric objects, whichever build (ESM, CommonJS) made them. */
+export const kSeriesMetric = Symbol.for('obskit.metrics.seriesMetric');
+
+/** What prom-client's registry needs of a metric. */
+export interface SeriesMetric {
+  name: string;
+  readonly help: string;
+  readonly type: 'counter' | 'gauge' | 'histogram';
+  readonly aggregator: 'sum';
+  readonly [kSeriesMetric]: SeriesStore | InFlight;
+  get(): Promise<PromMetricData>;
   reset(): void;
 }
 
-/** A histogram (and optionally a counter over the same series) keyed by a label string. */
+/**
+ * The series of one label set, found by a key that cannot collide: with only the standard
+ * labels `METHOD STATUS route` (method and status hold no space, the route is the rest), with
+ * custom labels the JSON of all values in order.
+ */
+export function seriesKey(
+  method: string,
+  status: string,
+  route: string,
+  custom?: readonly string[],
+): string {
+  return custom === undefined
+    ? `${method} ${status} ${route}`
+    : JSON.stringify([method, status, route, ...custom]);
+}
+
+/** Histogram series (and a counter over the same series), by label key. */
 export class SeriesStore {
   readonly series = new Map<string, Series>();
-  private readonly bounds: number[];
-  private readonly boundLabels: string[];
+  readonly bounds: readonly number[];
 
-  constructor(bounds: number[]) {
+  constructor(bounds: readonly number[]) {
     this.bounds = [...bounds].sort((a, b) => a - b);
-    this.boundLabels = this.bounds.map(String);
   }
 
-  /** Finds or creates the series for `key`; `labels` is only read when it is new. */
+  /** Finds or creates the series for `key`; `labels` is only called when it is new. */
   get(key: string, labels: () => Record<string, string>): Series {
     let s = this.series.get(key);
     if (s === undefined) {
@@ -71,7 +95,8 @@ export class SeriesStore {
     return s;
   }
 
-  observe(s: Series, value: number, exemplar: Exemplar | undefined): void {
+  /** One observation; `exemplar` (a sampled trace) goes to its bucket and, valued 1, to the counter. */
+  observe(s: Series, value: number, exemplar: Record<string, string> | undefined): void {
     s.count++;
     s.sum += value;
     const bounds = this.bounds;
@@ -79,8 +104,10 @@ export class SeriesStore {
     while (i < bounds.length && value > (bounds[i] as number)) i++;
     (s.buckets[i] as number)++;
     if (exemplar !== undefined) {
-      s.exemplars[i] = exemplar;
-      s.counterExemplar = exemplar;
+      const timestamp = Date.now() / 1000;
+      s.exemplars[i] = { labelSet: exemplar, value, timestamp };
+      // A counter's exemplar carries the increment it was recorded with.
+      s.counterExemplar = { labelSet: exemplar, value: 1, timestamp };
     }
   }
 
@@ -88,72 +115,139 @@ export class SeriesStore {
     this.series.clear();
   }
 
-  counter(name: string, help: string): PromMetric {
-    const metric: PromMetric = {
-      name,
-      help,
-      type: 'counter',
-      aggregator: 'sum',
-      // `metric.name`, not `name`: prom-client drops `_total` from counter names while it renders
-      // OpenMetrics and adds it back to each sample.
-      get: async () => {
-        const values: PromValue[] = [];
-        for (const s of this.series.values()) {
-          values.push({ labels: s.labels, value: s.count, exemplar: s.counterExemplar });
-        }
-        return { name: metric.name, help, type: 'counter', values, aggregator: 'sum' };
-      },
-      reset: () => this.reset(),
-    };
-    return metric;
+  counter(name: string, help: string): SeriesMetric {
+    return new SeriesCounter(name, help, this);
   }
 
-  histogram(name: string, help: string): PromMetric {
-    return {
-      name,
-      help,
-      type: 'histogram',
-      aggregator: 'sum',
-      get: async () => {
-        const values: PromValue[] = [];
-        for (const s of this.series.values()) {
-          let cumulative = 0;
-          for (let i = 0; i <= this.bounds.length; i++) {
-            cumulative += s.buckets[i] as number;
-            values.push({
-              metricName: `${name}_bucket`,
-              labels: {
-                ...s.labels,
-                le: i < this.bounds.length ? (this.boundLabels[i] as string) : '+Inf',
-              },
-              value: cumulative,
-              exemplar: s.exemplars[i],
-            });
-          }
-          values.push({ metricName: `${name}_sum`, labels: s.labels, value: s.sum });
-          values.push({ metricName: `${name}_count`, labels: s.labels, value: s.count });
-        }
-        return { name, help, type: 'histogram', values, aggregator: 'sum' };
-      },
-      reset: () => this.reset(),
-    };
+  histogram(name: string, help: string): SeriesMetric {
+    return new SeriesHistogram(name, help, this);
   }
 }
 
-/** A gauge whose value is read from a function at scrape time. */
-export function gaugeOf(name: string, help: string, read: () => number): PromMetric {
-  return {
-    name,
-    help,
-    type: 'gauge',
-    aggregator: 'sum',
-    get: async () => ({
-      name,
-      help,
+class SeriesCounter implements SeriesMetric {
+  readonly type = 'counter';
+  readonly aggregator = 'sum';
+  readonly [kSeriesMetric]: SeriesStore;
+  constructor(
+    public name: string,
+    readonly help: string,
+    source: SeriesStore,
+  ) {
+    this[kSeriesMetric] = source;
+  }
+
+  // `this.name`: prom-client drops `_total` from counter names while it renders OpenMetrics
+  // and adds it back to each sample.
+  async get(): Promise<PromMetricData> {
+    const values: PromValue[] = [];
+    for (const s of this[kSeriesMetric].series.values()) {
+      const value: PromValue = { labels: s.labels, value: s.count };
+      if (s.counterExemplar !== undefined) value.exemplar = s.counterExemplar;
+      values.push(value);
+    }
+    return { name: this.name, help: this.help, type: 'counter', values, aggregator: 'sum' };
+  }
+
+  reset(): void {
+    this[kSeriesMetric].reset();
+  }
+}
+
+class SeriesHistogram implements SeriesMetric {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  readonly [kSeriesMetric]: SeriesStore;
+  // `le` as prom-client's Histogram gives it: the bound as a number, then '+Inf'; made once.
+  private readonly les: Record<string, string | number>[];
+  constructor(
+    public name: string,
+    readonly help: string,
+    source: SeriesStore,
+  ) {
+    this[kSeriesMetric] = source;
+    this.les = [...source.bounds.map((le) => ({ le })), { le: '+Inf' }];
+  }
+
+  // What `registry.metrics()` reads: each bucket's own `le` and the series' labels as prom-client's
+  // `sharedLabels`, so the text is laid out exactly as prom-client's Histogram lays it out (and
+  // prom-client formats each series' shared labels once, keyed by the labels object).
+  async getForPromString(): Promise<PromMetricData> {
+    const { name } = this;
+    const { bounds, series } = this[kSeriesMetric];
+    const { les } = this;
+    const values: PromValue[] = [];
+    for (const s of series.values()) {
+      let cumulative = 0;
+      for (let i = 0; i <= bounds.length; i++) {
+        cumulative += s.buckets[i] as number;
+        const value: PromValue = {
+          metricName: `${name}_bucket`,
+          labels: les[i] as Record<string, string | number>,
+          sharedLabels: s.labels,
+          value: cumulative,
+        };
+        const exemplar = s.exemplars[i];
+        if (exemplar !== undefined) value.exemplar = exemplar;
+        values.push(value);
+      }
+      values.push({ metricName: `${name}_sum`, labels: {}, sharedLabels: s.labels, value: s.sum });
+      values.push({
+        metricName: `${name}_count`,
+        labels: {},
+        sharedLabels: s.labels,
+        value: s.count,
+      });
+    }
+    return { name, help: this.help, type: 'histogram', values, aggregator: 'sum' };
+  }
+
+  // For `getMetricsAsJSON` and cluster aggregation: each value with all its labels.
+  async get(): Promise<PromMetricData> {
+    const data = await this.getForPromString();
+    for (const value of data.values) {
+      value.labels = { ...value.labels, ...value.sharedLabels };
+      delete value.sharedLabels;
+    }
+    return data;
+  }
+
+  reset(): void {
+    this[kSeriesMetric].reset();
+  }
+}
+
+/** The in-flight count, shared by every recorder on one registry. */
+export class InFlight {
+  value = 0;
+
+  gauge(name: string, help: string): SeriesMetric {
+    return new InFlightGauge(name, help, this);
+  }
+}
+
+class InFlightGauge implements SeriesMetric {
+  readonly type = 'gauge';
+  readonly aggregator = 'sum';
+  readonly [kSeriesMetric]: InFlight;
+  constructor(
+    public name: string,
+    readonly help: string,
+    source: InFlight,
+  ) {
+    this[kSeriesMetric] = source;
+  }
+
+  async get(): Promise<PromMetricData> {
+    return {
+      name: this.name,
+      help: this.help,
       type: 'gauge',
-      values: [{ labels: {}, value: read() }],
+      values: [{ labels: {}, value: this[kSeriesMetric].value }],
       aggregator: 'sum',
-    }),
-    reset: () => {},
-  };
+    };
+  }
+
+  reset(): void {
+    this[kSeriesMetric].value = 0;
+  }
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { WarnLogger } from '@obskit/core/internal';
 import type { Registry } from 'prom-client';
 
 export interface HttpMetricsOptions {
@@ -20,16 +21,29 @@ export interface HttpMetricsOptions {
    */
   customLabels?: {
     names: string[];
-    /** `res` is undefined for a request whose client went away before the response. */
+    /**
+     * Called when the request is done (`res` unfinished for a client that went away). A
+     * function that throws gives empty values (reported once).
+     */
     values: (
       req: IncomingMessage,
-      res: ServerResponse | undefined,
+      res: ServerResponse,
     ) => Record<string, string | number | undefined>;
   };
-  /** Paths not counted. Default: the metrics path and the obskit health paths. */
+  /**
+   * Route templates whose requests are not counted (`/internal/:job`; `__unmatched__` for
+   * requests that matched no route), the same on Fastify and Express.
+   */
   excludePaths?: string[];
-  /** Count the metrics and health endpoints too. Default false. */
+  /** Requests not counted, decided per request when it is done. A predicate that throws counts the request. */
+  exclude?: (req: IncomingMessage) => boolean;
+  /** Count obskit's own endpoints (`/metrics`, the probes) too. Default false. */
   includeObskitEndpoints?: boolean;
+  /**
+   * Where a failing `customLabels.values`, `exclude` or `endpoint.authorize` is reported (once
+   * each, at warn). Default: Fastify's logger on Fastify, obskit's own logger elsewhere.
+   */
+  logger?: WarnLogger;
   /** Exemplars (trace_id, span_id) in OpenMetrics output. Default true. */
   exemplars?: boolean;
   /** The /metrics endpoint; `false` to record only. */
@@ -45,6 +59,8 @@ export interface MetricsEndpointOptions {
   authorize?: (req: IncomingMessage) => boolean | Promise<boolean>;
   /** Serve /metrics on a separate listener instead of the app's port. */
   listen?: { port: number; host?: string };
+  /** Where a failing `authorize` is reported. Default: the metrics' `logger`. */
+  logger?: WarnLogger;
 }
 
 export interface MetricsResponse {

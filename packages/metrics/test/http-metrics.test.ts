@@ -96,21 +96,22 @@ describe.each(frameworks)('$name', (framework) => {
 
     expect(count(samples, { method: 'GET', route: '/users/:id', status_code: '200' })).toBe(2);
     expect(count(samples, { method: 'POST', route: '/users', status_code: '201' })).toBe(1);
-    expect(count(samples, { method: 'GET', route: '__unmatched__', status_code: '404' })).toBe(1);
+    // /nope/123, and /health/ready: this app serves no probes, so it is an unknown path here.
+    expect(count(samples, { method: 'GET', route: '__unmatched__', status_code: '404' })).toBe(2);
     expect(count(samples, { method: 'GET', route: '/boom', status_code: '500' })).toBe(1);
     expect(count(samples, { method: '_OTHER', route: '__unmatched__', status_code: '404' })).toBe(
       1,
     );
     expect(count(samples, { method: 'GET', route: '/v1/items/:id', status_code: '200' })).toBe(1);
     expect(count(samples, { method: 'GET', route: '/slow', status_code: '499' })).toBe(1);
-    // Neither /metrics nor the health paths are counted.
+    // /metrics itself is not counted (the probes are not either: see the obskit package's tests).
     expect(
       samples.some((s) => s.labels.route === '/metrics' || s.labels.route?.startsWith('/health')),
     ).toBe(false);
     const total = samples
       .filter((s) => s.name === 'http_requests_total')
       .reduce((n, s) => n + s.value, 0);
-    expect(total).toBe(8);
+    expect(total).toBe(9);
     const durationCount = samples.find(
       (s) => s.name === 'http_request_duration_seconds_count' && s.labels.route === '/users/:id',
     );
@@ -214,6 +215,144 @@ describe.each(frameworks)('$name', (framework) => {
     await fetch(`${c.url}/users/1`);
     await fetch(`${d.url}/users/1`);
     expect(count(parseMetrics(await registry.metrics()), { route: '/users/:id' })).toBe(2);
+  });
+
+  it('keeps custom label values with spaces apart', async () => {
+    const { url } = await start({
+      defaultMetrics: false,
+      customLabels: {
+        names: ['a', 'b'],
+        values: (req) => ({
+          a: decodeURIComponent(String(req.headers['x-a'])),
+          b: decodeURIComponent(String(req.headers['x-b'])),
+        }),
+      },
+    });
+    await fetch(`${url}/users/1`, { headers: { 'x-a': 'x%20y', 'x-b': 'z' } });
+    await fetch(`${url}/users/1`, { headers: { 'x-a': 'x', 'x-b': 'y%20z' } });
+    await fetch(`${url}/users/1`, { headers: { 'x-a': 'x', 'x-b': 'y%20z' } });
+    const samples = parseMetrics((await scrape(url)).text);
+    expect(count(samples, { route: '/users/:id', a: 'x y', b: 'z' })).toBe(1);
+    expect(count(samples, { route: '/users/:id', a: 'x', b: 'y z' })).toBe(2);
+  });
+
+  it('counts with empty custom values when customLabels.values throws, and says so once', async () => {
+    const warnings: string[] = [];
+    const { url } = await start({
+      defaultMetrics: false,
+      logger: { warn: (_fields, msg) => void warnings.push(msg) },
+      customLabels: {
+        names: ['tier'],
+        values: () => {
+          throw new Error('no tier');
+        },
+      },
+    });
+    await fetch(`${url}/users/1`);
+    await fetch(`${url}/users/2`);
+    const samples = parseMetrics((await scrape(url)).text);
+    expect(count(samples, { route: '/users/:id', tier: '' })).toBe(2);
+    expect(warnings).toEqual([
+      'metrics.customLabels.values threw: no tier (obskit carries on; reported once)',
+    ]);
+  });
+
+  it('leaves out the route templates in excludePaths and what exclude says, on both frameworks', async () => {
+    const { url } = await start({
+      defaultMetrics: false,
+      excludePaths: ['/users/:id', '__unmatched__'],
+      exclude: (req) => req.headers['x-synthetic'] === '1',
+    });
+    await fetch(`${url}/users/1`);
+    await fetch(`${url}/nowhere`);
+    await fetch(`${url}/v1/items/3`, { headers: { 'x-synthetic': '1' } });
+    await fetch(`${url}/v1/items/4`);
+    const samples = parseMetrics((await scrape(url)).text);
+    const counted = samples.filter((s) => s.name === 'http_requests_total');
+    expect(counted.map((s) => [s.labels.route, s.value])).toEqual([['/v1/items/:id', 1]]);
+    expect(samples.find((s) => s.name === 'http_requests_in_flight')?.value).toBe(0);
+  });
+
+  it('records a response that fails before its head is sent as a 500', async () => {
+    const { url } = await start({ defaultMetrics: false });
+    await fetch(`${url}/destroyed`).catch(() => undefined);
+    let samples: Sample[] = [];
+    await waitFor(
+      async () => {
+        samples = parseMetrics((await scrape(url)).text);
+        return count(samples, { route: '/destroyed' }) !== undefined;
+      },
+      5000,
+      'the failed response to be counted',
+    );
+    expect(count(samples, { method: 'GET', route: '/destroyed', status_code: '500' })).toBe(1);
+    expect(samples.find((s) => s.name === 'http_requests_in_flight')?.value).toBe(0);
+  });
+
+  it("records the request's own size in http_request_size_bytes, the response's in the other", async () => {
+    const { url } = await start({ defaultMetrics: false, sizes: true });
+    const response = await fetch(`${url}/upload`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: 'x'.repeat(5000),
+    });
+    expect(await response.text()).toBe('ok');
+    const samples = parseMetrics((await scrape(url)).text);
+    const bucket = (name: string, le: string) =>
+      samples.find(
+        (s) => s.name === `${name}_bucket` && s.labels.route === '/upload' && s.labels.le === le,
+      )?.value;
+    // 5000 bytes in: above 1000, within 10000. 2 bytes out: within 100.
+    expect(bucket('http_request_size_bytes', '1000')).toBe(0);
+    expect(bucket('http_request_size_bytes', '10000')).toBe(1);
+    expect(bucket('http_response_size_bytes', '100')).toBe(1);
+    expect(
+      samples.find((s) => s.name === 'http_request_size_bytes_sum' && s.labels.route === '/upload')
+        ?.value,
+    ).toBe(5000);
+  });
+
+  it('answers 403 to a wrong bearer token of the right length', async () => {
+    const { url } = await start({ defaultMetrics: false, endpoint: { bearerToken: 's3cret' } });
+    const wrong = await fetch(`${url}/metrics`, { headers: { authorization: 'Bearer s3creX' } });
+    expect(wrong.status).toBe(403);
+    expect(await wrong.text()).not.toContain('http_requests');
+  });
+
+  it('denies /metrics when authorize throws, and says so once', async () => {
+    const warnings: string[] = [];
+    const { url } = await start({
+      defaultMetrics: false,
+      logger: { warn: (_fields, msg) => void warnings.push(msg) },
+      endpoint: {
+        authorize: async () => {
+          throw new Error('auth backend down');
+        },
+      },
+    });
+    expect((await fetch(`${url}/metrics`)).status).toBe(403);
+    expect((await fetch(`${url}/metrics`)).status).toBe(403);
+    expect(warnings).toEqual([
+      'metrics.endpoint.authorize threw: auth backend down (obskit carries on; reported once)',
+    ]);
+  });
+
+  it('gives no exemplar for an unsampled trace, and a counter exemplar of 1 for a sampled one', async () => {
+    const { url } = await start({ defaultMetrics: false });
+    await fetch(`${url}/users/1`, { headers: { 'x-test-trace': '0' } });
+    const unsampled = parseMetrics((await scrape(url, 'application/openmetrics-text')).text);
+    expect(unsampled.filter((s) => s.exemplar !== undefined)).toEqual([]);
+    await fetch(`${url}/slow`, { headers: { 'x-test-trace': '1' } });
+    const sampled = parseMetrics((await scrape(url, 'application/openmetrics-text')).text);
+    const counter = sampled.find(
+      (s) => s.name === 'http_requests_total' && s.labels.route === '/slow',
+    );
+    // `{trace_id="…",span_id="…"} 1 <timestamp>`: the increment, not the 1 s duration.
+    expect(counter?.exemplar).toMatch(/^\{[^}]*\} 1 \d+(\.\d+)?$/);
+    const bucket = sampled.find(
+      (s) => s.name === 'http_request_duration_seconds_bucket' && s.exemplar !== undefined,
+    );
+    expect(Number(bucket?.exemplar?.split(' ')[1])).toBeGreaterThan(0.9);
   });
 
   it('passes promtool check metrics', async () => {

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { requestContextOf, runInRequestContext } from '@obskit/core';
+import { requestContextOf, runInRequestContext } from '@obskit/core/internal';
 import { listen, sleep } from '@obskit/test-support';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import Fastify from 'fastify';
@@ -49,13 +49,17 @@ export interface Framework {
   start(options?: HttpMetricsOptions): Promise<Running>;
 }
 
-/** Stands in for the tracing package: puts a sampled trace into the request context. */
+/**
+ * Stands in for the tracing package: puts a trace into the request context, sampled for
+ * `x-test-trace: 1`, unsampled for `x-test-trace: 0`.
+ */
 function traceHeaderToContext(req: IncomingMessage): void {
-  if (req.headers['x-test-trace'] === '1') {
+  const flag = req.headers['x-test-trace'];
+  if (flag === '1' || flag === '0') {
     const context = requestContextOf(req);
     context.traceId = TRACE_ID;
     context.spanId = SPAN_ID;
-    context.traceFlags = '01';
+    context.traceFlags = flag === '1' ? '01' : '00';
   }
 }
 
@@ -78,6 +82,12 @@ export const frameworks: Framework[] = [
         await sleep(1000);
         return 'late';
       });
+      // A response that fails before its head is sent.
+      app.get('/destroyed', async (_request, reply) => {
+        reply.raw.destroy(new Error('lost the backend'));
+        return reply;
+      });
+      app.post('/upload', async () => 'ok');
       await app.register(
         async (v1) => {
           v1.get('/items/:id', async () => 'item');
@@ -117,6 +127,12 @@ export const frameworks: Framework[] = [
       app.get('/slow', async (_req, res) => {
         await sleep(1000);
         res.send('late');
+      });
+      app.get('/destroyed', (_req, res) => {
+        res.destroy(new Error('lost the backend'));
+      });
+      app.post('/upload', express.raw({ type: '*/*', limit: '1mb' }), (_req, res) => {
+        res.send('ok');
       });
       const v1 = express.Router();
       v1.get('/items/:id', (_req, res) => {
