@@ -1,8 +1,8 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { pathOf } from '@obskit/core';
+import { markEndpoint, pathOf, registerEndpointPath } from '@obskit/core/internal';
 import type { RequestHandler } from 'express';
 import { createHealth, type Health } from './health.js';
-import type { HealthOptions } from './types.js';
+import type { HealthOptions, HealthResponse } from './types.js';
 
 export type { HealthOptions } from './types.js';
 
@@ -15,29 +15,37 @@ export type HealthMiddleware = RequestHandler & {
   attach(server: Server): Server;
 };
 
+function send(req: IncomingMessage, res: ServerResponse, result: HealthResponse): void {
+  res.statusCode = result.statusCode;
+  res.setHeader('content-type', 'application/json; charset=utf-8');
+  res.setHeader('cache-control', 'no-store');
+  res.end(req.method === 'HEAD' ? undefined : JSON.stringify(result.body));
+}
+
 /**
  * Express middleware serving the probes: `const h = health(opts); app.use(h);
  * h.attach(app.listen(3000))`.
  */
 export function health(options: HealthOptions = {}): HealthMiddleware {
   const state = createHealth(options);
+  for (const path of Object.values(state.paths)) registerEndpointPath(path);
   const middleware = function obskitHealth(
     req: IncomingMessage,
     res: ServerResponse,
-    next: () => void,
+    next: (err?: unknown) => void,
   ) {
-    const pending =
-      req.method === 'GET' || req.method === 'HEAD' ? state.handle(pathOf(req.url)) : undefined;
+    const path = req.method === 'GET' || req.method === 'HEAD' ? pathOf(req.url) : undefined;
+    const pending = path === undefined ? undefined : state.handle(path);
     if (pending === undefined) {
       next();
       return;
     }
-    void pending.then((result) => {
-      res.statusCode = result.statusCode;
-      res.setHeader('content-type', 'application/json; charset=utf-8');
-      res.setHeader('cache-control', 'no-store');
-      res.end(req.method === 'HEAD' ? undefined : JSON.stringify(result.body));
-    });
+    markEndpoint(req, path!);
+    pending.then(
+      (result) => send(req, res, result),
+      // handle() answers every failure itself; this is the last line of defence.
+      (error: unknown) => next(error),
+    );
   } as unknown as HealthMiddleware;
 
   middleware.health = state;

@@ -1,4 +1,4 @@
-import type { Logger } from '@obskit/core';
+import { markEndpoint, registerEndpointPath, type Logger } from '@obskit/core/internal';
 import type { FastifyPluginCallback } from 'fastify';
 import fp from 'fastify-plugin';
 import { createHealth, type Health } from './health.js';
@@ -25,7 +25,9 @@ const plugin: FastifyPluginCallback<HealthOptions> = (app, options, done) => {
   app.decorate('health', health);
   const paths = [...new Set(Object.values(health.paths))];
   for (const path of paths) {
-    app.get(path, { logLevel: 'warn' }, async (_request, reply) => {
+    registerEndpointPath(path);
+    app.get(path, { logLevel: 'warn' }, async (request, reply) => {
+      markEndpoint(request.raw, path);
       const result = await (health.handle(path) as Promise<HealthResponse>);
       return reply.code(result.statusCode).header('cache-control', 'no-store').send(result.body);
     });

@@ -1,14 +1,16 @@
 import { createRequire } from 'node:module';
 import type * as PromClient from 'prom-client';
 import {
-  createLogger,
+  defaultLogger,
   invalidOption,
+  METRIC_CONFLICT,
+  ObskitError,
   optionBoolean,
   optionNumber,
   optionObject,
-  optionString,
+  serviceIdentity,
   type Logger,
-} from '@obskit/core';
+} from '@obskit/core/internal';
 import { runCheck, type ResolvedCheck } from './checks.js';
 import type {
   CheckResult,
@@ -59,6 +61,24 @@ export interface Health {
 type GaugeLike = { set(labels: Record<string, string>, value: number): void };
 type HistogramLike = { observe(labels: Record<string, string>, value: number): void };
 
+// The metric `name` in `registry` when it is of `type`, else a coded error now, at registration
+// (a metric of another type would fail every readiness run instead).
+function existingMetric<T>(
+  registry: PromClient.Registry,
+  name: string,
+  type: string,
+): T | undefined {
+  const found = registry.getSingleMetric(name) as { type?: unknown } | undefined;
+  if (found === undefined) return undefined;
+  if (found.type !== type) {
+    throw new ObskitError(
+      METRIC_CONFLICT,
+      `metric ${name} is already registered as a ${String(found.type)}, health needs a ${type}`,
+    );
+  }
+  return found as T;
+}
+
 function healthMetrics(
   registry: unknown,
 ): { status: GaugeLike; duration: HistogramLike } | undefined {
@@ -73,7 +93,7 @@ function healthMetrics(
   const prom = require('prom-client') as typeof PromClient;
   const reg = registry as PromClient.Registry;
   const status =
-    (reg.getSingleMetric('health_check_status') as GaugeLike | undefined) ??
+    existingMetric<GaugeLike>(reg, 'health_check_status', 'gauge') ??
     new prom.Gauge({
       name: 'health_check_status',
       help: 'Health check result: 1 up, 0 down.',
@@ -81,7 +101,7 @@ function healthMetrics(
       registers: [reg],
     });
   const duration =
-    (reg.getSingleMetric('health_check_duration_seconds') as HistogramLike | undefined) ??
+    existingMetric<HistogramLike>(reg, 'health_check_duration_seconds', 'histogram') ??
     new prom.Histogram({
       name: 'health_check_duration_seconds',
       help: 'Health check duration in seconds.',
@@ -95,18 +115,14 @@ function healthMetrics(
 /** Framework-free probes and graceful shutdown; the Fastify and Express adapters build on it. */
 export function createHealth(options: HealthOptions = {}): Health {
   optionObject(options, 'health');
-  const version = optionString(
-    options.version,
-    'health.version',
-    process.env.npm_package_version || '0.0.0',
-  );
+  const { version } = serviceIdentity({ version: options.version }, 'health');
   const defaultTimeout = optionNumber(options.timeoutMs, 'health.timeoutMs', DEFAULTS.timeoutMs, {
     min: 1,
   });
   const cacheMs = optionNumber(options.cacheMs, 'health.cacheMs', 0, { min: 0 });
   const intervalMs = optionNumber(options.intervalMs, 'health.intervalMs', undefined, { min: 1 });
   const hideDetails = optionBoolean(options.hideDetails, 'health.hideDetails', false);
-  const log: Logger = options.logger ?? createLogger({ service: process.env.OTEL_SERVICE_NAME });
+  const log: Logger = options.logger ?? (defaultLogger() as Logger);
   const paths = { ...DEFAULT_PATHS, ...optionObject(options.paths, 'health.paths') };
   for (const [key, value] of Object.entries(paths)) {
     if (typeof value !== 'string' || !value.startsWith('/')) {
@@ -187,27 +203,35 @@ export function createHealth(options: HealthOptions = {}): Health {
 
   let running: Promise<Record<string, CheckResult>> | undefined;
   let last: { at: number; results: Record<string, CheckResult> } | undefined;
+  const runChecks = async (): Promise<Record<string, CheckResult>> => {
+    const list = await Promise.all(checks.map((c) => runCheck(c)));
+    const results: Record<string, CheckResult> = {};
+    list.forEach((r, i) => {
+      const name = (checks[i] as ResolvedCheck).name;
+      results[name] = r;
+      metrics?.status.set({ check: name }, r.status === 'healthy' ? 1 : 0);
+      metrics?.duration.observe({ check: name }, r.durationMs / 1000);
+      if (r.status !== 'healthy')
+        log.warn({ check: name, error: r.error, critical: r.critical }, 'health check failed');
+    });
+    last = { at: performance.now(), results };
+    return results;
+  };
+  // Single flight: concurrent probes share one run of the checks. The run is forgotten when it
+  // settles, whatever happened, so a failure never leaves readiness stuck.
   const runAll = (): Promise<Record<string, CheckResult>> => {
-    // Single flight: concurrent probes share one run of the checks.
-    running ??= Promise.all(checks.map((c) => runCheck(c))).then((list) => {
-      const results: Record<string, CheckResult> = {};
-      list.forEach((r, i) => {
-        const name = (checks[i] as ResolvedCheck).name;
-        results[name] = r;
-        metrics?.status.set({ check: name }, r.status === 'healthy' ? 1 : 0);
-        metrics?.duration.observe({ check: name }, r.durationMs / 1000);
-        if (r.status !== 'healthy')
-          log.warn({ check: name, error: r.error, critical: r.critical }, 'health check failed');
-      });
-      last = { at: performance.now(), results };
+    running ??= runChecks().finally(() => {
       running = undefined;
-      return results;
     });
     return running;
   };
   let interval: NodeJS.Timeout | undefined;
   if (intervalMs !== undefined && checks.length > 0) {
-    interval = setInterval(() => void runAll(), intervalMs);
+    interval = setInterval(() => {
+      runAll().catch((error: unknown) =>
+        log.error({ err: error }, 'health: readiness checks failed to run'),
+      );
+    }, intervalMs);
     interval.unref();
   }
 
@@ -217,7 +241,14 @@ export function createHealth(options: HealthOptions = {}): Health {
     let results: Record<string, CheckResult>;
     if (last !== undefined && (interval !== undefined || performance.now() - last.at < cacheMs))
       results = last.results;
-    else results = await runAll();
+    else {
+      try {
+        results = await runAll();
+      } catch (error) {
+        log.error({ err: error }, 'health: readiness checks failed to run');
+        return answer('unhealthy');
+      }
+    }
     if (shuttingDown) return answer('shutting_down');
     let status: HealthStatus = 'healthy';
     for (const r of Object.values(results)) {

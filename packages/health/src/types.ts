@@ -1,4 +1,4 @@
-import type { Logger } from '@obskit/core';
+import type { Logger } from '@obskit/core/internal';
 
 export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy' | 'starting' | 'shutting_down';
 

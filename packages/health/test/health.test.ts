@@ -1,7 +1,8 @@
+import type { Logger } from '@obskit/core';
 import { listen, sleep } from '@obskit/test-support';
 import express from 'express';
 import Fastify from 'fastify';
-import { Registry } from 'prom-client';
+import { Counter, Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { health as expressHealth } from '../src/express.js';
 import { health as fastifyHealth } from '../src/fastify.js';
@@ -14,6 +15,14 @@ afterEach(async () => {
 
 interface Running {
   url: string;
+}
+
+/** A logger that writes nothing; `over` replaces some of its levels. */
+function quietLogger(over: Partial<Record<'info' | 'warn' | 'error', () => void>> = {}): Logger {
+  const noop = (): void => undefined;
+  const base = { info: noop, warn: noop, error: noop, debug: noop, trace: noop, fatal: noop };
+  const logger = { ...base, ...over, child: () => logger, level: 'silent' };
+  return logger as unknown as Logger;
 }
 
 const frameworks = [
@@ -153,6 +162,61 @@ describe.each(frameworks)('$name', (framework) => {
     expect(text).toContain('health_check_status{check="db"} 1');
     expect(text).toContain('health_check_status{check="cache"} 0');
     expect(text).toContain('health_check_duration_seconds_count{check="db"} 1');
+  });
+
+  it('re-runs its checks on every probe with cacheMs: 0, and reuses them within cacheMs', async () => {
+    let runs = 0;
+    const fresh = await framework.start({ cacheMs: 0, checks: { db: () => void runs++ } });
+    await probe(fresh.url);
+    await probe(fresh.url);
+    await probe(fresh.url);
+    expect(runs).toBe(3);
+    let cachedRuns = 0;
+    const cached = await framework.start({
+      cacheMs: 60_000,
+      checks: { db: () => void cachedRuns++ },
+    });
+    await probe(cached.url);
+    await probe(cached.url);
+    expect(cachedRuns).toBe(1);
+  });
+
+  it('answers again after a readiness run that failed to finish', async () => {
+    let failNext = true;
+    const logger = quietLogger({
+      warn: () => {
+        if (failNext) {
+          failNext = false;
+          throw new Error('log sink down');
+        }
+      },
+    });
+    let calls = 0;
+    const { url } = await framework.start({
+      logger,
+      checks: {
+        db: () => {
+          calls++;
+          if (calls === 1) throw new Error('first run fails');
+        },
+      },
+    });
+    const first = await probe(url);
+    expect(first.status).toBe(503);
+    expect(first.body.status).toBe('unhealthy');
+    const second = await probe(url);
+    expect(second.status).toBe(200);
+    expect(second.body.status).toBe('healthy');
+  });
+});
+
+describe('registration', () => {
+  it('fails with a coded error when health_check_status is registered as another type', () => {
+    const registry = new Registry();
+    new Counter({ name: 'health_check_status', help: 'not a gauge', registers: [registry] });
+    expect(() => createHealth({ registry, shutdown: false })).toThrow(
+      'OBSKIT_ERR_METRIC_CONFLICT: metric health_check_status is already registered as a counter, health needs a gauge',
+    );
   });
 });
 

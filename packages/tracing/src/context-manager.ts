@@ -1,6 +1,6 @@
 import { ROOT_CONTEXT, type Context } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { enableRequestContext, requestContextStorage, type RequestContext } from '@obskit/core';
+import { requestContextStorage, type RequestContext } from '@obskit/core/internal';
 
 /** Where the OpenTelemetry context lives inside the obskit request context. */
 export const kOtelContext = Symbol.for('obskit.tracing.otelContext');
@@ -12,9 +12,8 @@ const storage = requestContextStorage();
 
 /**
  * An OpenTelemetry context manager that keeps the active context inside obskit's request
- * context, so one AsyncLocalStorage serves both: one store to enter per request instead of two
- * (on Node 20, where every store adds async-hook work per promise, measurably cheaper). Event
- * emitter binding is inherited from the standard AsyncLocalStorage manager.
+ * context, so one AsyncLocalStorage serves both: one store to enter per request instead of two.
+ * Event emitter binding is inherited from the standard AsyncLocalStorage manager.
  */
 export class SharedContextManager extends AsyncLocalStorageContextManager {
   override active(): Context {
@@ -41,7 +40,6 @@ export class SharedContextManager extends AsyncLocalStorageContextManager {
   }
 
   override enable(): this {
-    enableRequestContext();
     (globalThis as Record<symbol, unknown>)[kShared] = true;
     return this;
   }

@@ -1,11 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   expressRouteTemplate,
-  keepStateOffExpressObjects,
   onResponseDone,
   statusOfOutcome,
   trackExpressMounts,
-} from '@obskit/core';
+} from '@obskit/core/internal';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
 import {
   createServerTracing,
@@ -16,7 +15,10 @@ import {
 } from './server.js';
 
 export interface TracingMiddlewareOptions {
-  /** Make spans even when no SDK was started when the middleware was created. Default false. */
+  /**
+   * Make spans even when obskit's tracing was not started (an OpenTelemetry SDK set up by other
+   * means). Default false: without it the middleware passes requests straight on.
+   */
   force?: boolean;
 }
 
@@ -29,7 +31,6 @@ const passThrough: RequestHandler = (_req, _res, next) => next();
 export function tracing(options: TracingMiddlewareOptions = {}): RequestHandler {
   if (options.force !== true && !tracingActive()) return passThrough;
   trackExpressMounts(express.Router);
-  keepStateOffExpressObjects(express.request);
   const server = createServerTracing();
   return function obskitTracing(req: IncomingMessage, res: ServerResponse, next: () => void) {
     const state = server.start(req);

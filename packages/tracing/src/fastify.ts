@@ -1,41 +1,40 @@
-import type { FastifyPluginCallback, FastifyRequest } from 'fastify';
+import { onResponseDone, statusOfOutcome } from '@obskit/core/internal';
+import type { FastifyPluginCallback } from 'fastify';
 import fp from 'fastify-plugin';
-import { createServerTracing, runRequestInSpan, tracingActive, type ServerSpan } from './server.js';
-
-const kSpan = Symbol('obskit.tracing.span');
-const kError = Symbol('obskit.tracing.error');
-type Traced = FastifyRequest & { [kSpan]?: ServerSpan; [kError]?: unknown };
+import {
+  createServerTracing,
+  noteRequestError,
+  requestErrorOf,
+  runRequestInSpan,
+  tracingActive,
+} from './server.js';
 
 export interface TracingPluginOptions {
-  /** Make spans even when no SDK was started at registration. Default false: a no-op then. */
+  /**
+   * Make spans even when obskit's tracing was not started (an OpenTelemetry SDK set up by other
+   * means). Default false: without it the plugin adds no hook at all.
+   */
   force?: boolean;
 }
 
 const plugin: FastifyPluginCallback<TracingPluginOptions> = (app, options, done) => {
-  // Decided once: without a started SDK the plugin adds no hook at all.
   if (options.force !== true && !tracingActive()) {
     done();
     return;
   }
   const server = createServerTracing();
-  app.addHook('onRequest', (request, _reply, next) => {
-    const state = server.start(request.raw);
-    (request as Traced)[kSpan] = state;
-    runRequestInSpan(request.raw, state, next);
+  // The span ends when the response does, as on Express (finished, failed, or the client gone).
+  app.addHook('onRequest', (request, reply, next) => {
+    const raw = request.raw;
+    const state = server.start(raw);
+    onResponseDone(raw, reply.raw, (outcome, error) => {
+      const status = outcome === 'aborted' ? undefined : statusOfOutcome(outcome, reply.raw);
+      server.end(state, request.routeOptions.url, status, requestErrorOf(raw) ?? error);
+    });
+    runRequestInSpan(raw, state, next);
   });
   app.addHook('onError', (request, _reply, error, next) => {
-    (request as Traced)[kError] = error;
-    next();
-  });
-  app.addHook('onResponse', (request, reply, next) => {
-    const state = (request as Traced)[kSpan];
-    if (state !== undefined)
-      server.end(state, request.routeOptions.url, reply.statusCode, (request as Traced)[kError]);
-    next();
-  });
-  app.addHook('onRequestAbort', (request, next) => {
-    const state = (request as Traced)[kSpan];
-    if (state !== undefined) server.end(state, request.routeOptions.url, undefined);
+    noteRequestError(request.raw, error);
     next();
   });
   done();

@@ -8,7 +8,7 @@ import {
   type Attributes,
   type Span,
 } from '@opentelemetry/api';
-import { getRequestContext, runWithRequestContext } from '@obskit/core';
+import { getRequestContext, runWithRequestContext } from '@obskit/core/internal';
 
 /** What travels with a job: W3C `traceparent`, and `tracestate` and `baggage` when present. */
 export interface TraceCarrier {

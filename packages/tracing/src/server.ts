@@ -17,8 +17,9 @@ import {
   peekRequestContext,
   requestContextOf,
   runInRequestContext,
-} from '@obskit/core';
+} from '@obskit/core/internal';
 import { kServerSpan, sharedContextActive } from './context-manager.js';
+import { getTracingHandle } from './setup.js';
 
 const VERSION = '0.0.0';
 
@@ -58,16 +59,9 @@ export interface ServerTracing {
   ): void;
 }
 
-/** Whether an OpenTelemetry SDK has been registered (otherwise the adapters add no hooks). */
+/** Whether obskit's tracing runs in this process (`startTracing`, the umbrella or the preload). */
 export function tracingActive(): boolean {
-  const provider = trace.getTracerProvider() as { getDelegate?: () => unknown };
-  if (typeof provider.getDelegate !== 'function') return true;
-  const delegate = provider.getDelegate();
-  return (
-    delegate !== undefined &&
-    delegate !== null &&
-    delegate.constructor?.name !== 'NoopTracerProvider'
-  );
+  return getTracingHandle()?.enabled === true;
 }
 
 /**

@@ -22,7 +22,14 @@ import {
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-node';
 import { SharedContextManager } from './context-manager.js';
-import { invalidOption, optionNumber, optionObject, optionOneOf, optionString } from '@obskit/core';
+import {
+  invalidOption,
+  optionNumber,
+  optionObject,
+  optionOneOf,
+  optionString,
+  type WarnLogger,
+} from '@obskit/core/internal';
 
 export interface TracingOptions {
   /** `service.name`. Default `OTEL_SERVICE_NAME`, else `npm_package_name`, else `unknown_service`. */
@@ -52,6 +59,8 @@ export interface TracingOptions {
   incomingHttpSpans?: boolean;
   /** More instrumentations to register. */
   instrumentations?: unknown[];
+  /** Where tracing reports what it cannot do (once each, at warn). Default: obskit's own logger. */
+  logger?: WarnLogger;
 }
 
 export interface TracingHandle {

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { requestContextOf } from '@obskit/core';
+import { requestContextOf } from '@obskit/core/internal';
 import { listen } from '@obskit/test-support';
 import Fastify from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';

@@ -44,6 +44,10 @@ export const frameworks = [
       app.get('/boom', async () => {
         throw new TypeError('bad thing');
       });
+      app.get('/slow', async () => {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        return 'late';
+      });
       await app.register(async (v1) => v1.get('/items/:id', async () => 'item'), { prefix: '/v1' });
       await app.listen({ port: 0, host: '127.0.0.1' });
       return {
@@ -69,6 +73,10 @@ export const frameworks = [
       });
       app.get('/boom', () => {
         throw new TypeError('bad thing');
+      });
+      app.get('/slow', async (_req, res) => {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        if (!res.destroyed) res.send('late');
       });
       const v1 = express.Router();
       v1.get('/items/:id', (_req, res) => {

@@ -109,6 +109,35 @@ describe.each(frameworks)('$name', (framework) => {
     expect(line?.trace_flags).toBe('01');
   });
 
+  it('writes trace_flags 00 in log lines under an unsampled parent', async () => {
+    const { url, sink } = await start();
+    const response = await fetch(`${url}/users/1`, {
+      headers: { traceparent: `00-${PARENT_TRACE}-${PARENT_SPAN}-00` },
+    });
+    expect(response.status).toBe(200);
+    const line = sink.lines().find((l) => l.msg === 'loading user');
+    expect(line?.trace_id).toBe(PARENT_TRACE);
+    expect(line?.span_id).toMatch(/^[0-9a-f]{16}$/);
+    expect(line?.span_id).not.toBe(PARENT_SPAN);
+    expect(line?.trace_flags).toBe('00');
+    // Not sampled: not exported. A request after it, in a new sampled trace, is.
+    await (await fetch(`${url}/users/2`)).text();
+    const spans = await serverSpans();
+    expect(spans.map((s) => s.spanContext().traceId === PARENT_TRACE)).toEqual([false]);
+  });
+
+  it('ends the span of a request whose client went away with error.type "aborted"', async () => {
+    const { url } = await start();
+    const controller = new AbortController();
+    const aborted = fetch(`${url}/slow`, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 100);
+    await expect(aborted).rejects.toThrow();
+    const [span] = await serverSpans();
+    expect(span?.name).toBe('GET /slow');
+    expect(span?.attributes['error.type']).toBe('aborted');
+    expect(span?.attributes).not.toHaveProperty('http.response.status_code');
+  });
+
   it.each([
     ['version ff', `ff-${PARENT_TRACE}-${PARENT_SPAN}-01`],
     ['all-zero trace id', `00-${'0'.repeat(32)}-${PARENT_SPAN}-01`],
