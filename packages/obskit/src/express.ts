@@ -1,39 +1,12 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import {
-  expressRouteTemplate,
-  idFollowsContext,
-  keepStateOffExpressObjects,
-  onResponseDone,
-  pathOf,
-  peekRequestContext,
-  requestContextOf,
-  runInRequestContext,
-  setResponseHeader,
-  statusOfOutcome,
-  trackExpressMounts,
-  type Logger,
-} from '@obskit/core';
+import { expressRouteTemplate, requestLogger, type Logger } from '@obskit/core/internal';
 import { health, type HealthMiddleware } from '@obskit/health/express';
-import { createHttpMetrics } from '@obskit/metrics';
 import { metrics, type MetricsMiddleware } from '@obskit/metrics/express';
-import { createRequestIdResolver } from '@obskit/request-id';
 import { requestId } from '@obskit/request-id/express';
-import {
-  createServerTracing,
-  requestErrorOf,
-  runRequestInSpan,
-  tracingActive,
-  type ServerSpan,
-} from '@obskit/tracing';
 import { tracing, tracingErrors } from '@obskit/tracing/express';
-import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
-import {
-  accessLogLine,
-  obskitEndpoints,
-  resolveOptions,
-  type ObskitOptions,
-  type ResolvedOptions,
-} from './options.js';
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { createAccessLog } from './access-log.js';
+import { resolveOptions, type ObskitOptions } from './options.js';
 
 export type { ObskitOptions } from './options.js';
 
@@ -66,107 +39,54 @@ export type ObskitMiddleware = RequestHandler & {
   errors(): ErrorRequestHandler;
 };
 
-type Handler = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
+type Next = (err?: unknown) => void;
+type Handler = (req: IncomingMessage, res: ServerResponse, next: Next) => void;
+type Logged = IncomingMessage & { id?: string; log?: Logger };
 
-// Symbol.for: the ESM and CommonJS builds, when both are loaded, install the same accessors.
-// The base logger travels in the request context (one object per request), not on `req`.
-const kBaseLogger = Symbol.for('obskit.express.logger');
-const kRequestLogger = Symbol.for('obskit.express.requestLogger');
-type LoggedRequest = IncomingMessage & {
-  id?: unknown;
-  [kRequestLogger]?: Logger;
-};
-
-let loggersInstalled = false;
-
-/**
- * `req.log` and `res.log` as accessors on Express's request and response prototypes: the first
- * read in a request makes a child of the obskit logger bound to the request id (the logger of
- * the obskit middleware that served the request), later reads return it. Requests that no
- * obskit middleware saw read `undefined`, as before. Assigning (`req.log = other`, as pino-http
- * does) replaces it for that request. No per-request cost until a handler logs.
- */
-function installRequestLoggers(): void {
-  if (loggersInstalled) return;
-  loggersInstalled = true;
-  const requestLog = function (this: LoggedRequest): Logger | undefined {
-    const own = this[kRequestLogger];
-    if (own !== undefined) return own;
-    const base = peekRequestContext(this)?.[kBaseLogger] as Logger | undefined;
-    if (base === undefined) return undefined;
-    const child = typeof this.id === 'string' ? base.child({ reqId: this.id }) : base;
-    this[kRequestLogger] = child;
-    return child;
+/** `req.log`/`res.log` and the access line: what the umbrella adds to the features. */
+function requestLogging(logger: Logger, accessLog: boolean): Handler {
+  const access = accessLog ? createAccessLog(logger) : undefined;
+  return (req, res, next) => {
+    const id = (req as Logged).id;
+    const log = id === undefined ? logger : requestLogger(logger, id);
+    (req as Logged).log = log;
+    (res as ServerResponse & { log?: Logger }).log = log;
+    access?.track(req, res, () => expressRouteTemplate(req));
+    next();
   };
-  Object.defineProperty(express.request, 'log', {
-    configurable: true,
-    enumerable: false,
-    get: requestLog,
-    set(this: LoggedRequest, value: Logger) {
-      this[kRequestLogger] = value;
-    },
-  });
-  Object.defineProperty(express.response, 'log', {
-    configurable: true,
-    enumerable: false,
-    get(this: ServerResponse & { req?: LoggedRequest }) {
-      return this.req === undefined ? undefined : requestLog.call(this.req);
-    },
-    set(this: ServerResponse & { req?: LoggedRequest }, value: Logger) {
-      if (this.req !== undefined) this.req[kRequestLogger] = value;
-    },
-  });
+}
+
+/** The handlers in order, as one middleware; an error skips the rest, as in Express. */
+function compose(handlers: Handler[]): Handler {
+  return (req, res, next) => {
+    let i = 0;
+    const step: Next = (err) => {
+      if (err !== undefined || i === handlers.length) next(err);
+      else (handlers[i++] as Handler)(req, res, step);
+    };
+    step();
+  };
 }
 
 /**
  * Everything in one middleware, mounted first: `const o = obskit({ service: 'orders' });
- * app.use(o); … app.use(o.errors()); o.attach(app.listen(3000))`. Request ids, tracing, metrics,
- * health, `req.log` (the obskit logger bound to the request id) and one access log line per
- * request.
+ * app.use(o); … app.use(o.errors()); o.attach(app.listen(3000))`. It runs the features'
+ * own middleware in the order the Fastify plugin registers them: request ids, `req.log` and
+ * the access line, tracing, metrics, health.
  */
 export function obskit(options: ObskitOptions): ObskitMiddleware {
   const resolved = resolveOptions(options);
   const { logger } = resolved;
-  trackExpressMounts(express.Router);
-  keepStateOffExpressObjects(express.request, {
-    id: resolved.requestId !== false,
-  });
   const metricsMw = resolved.metrics !== false ? metrics(resolved.metrics) : undefined;
   const healthMw = resolved.health !== false ? health(resolved.health) : undefined;
-  // req.log / res.log for handlers, made only when a handler uses them.
-  installRequestLoggers();
-  const app = appRequest(resolved);
-  const endpoints = obskitEndpoints(resolved);
-  // obskit's own endpoints (probes, /metrics) go through each feature's middleware in turn, so
-  // they answer exactly as those do; they are not access-logged (they answer before that step).
-  const chain: Handler[] = [];
-  if (resolved.requestId !== false) chain.push(requestId(resolved.requestId) as unknown as Handler);
-  if (resolved.tracing) chain.push(tracing() as unknown as Handler);
-  if (metricsMw !== undefined) chain.push(metricsMw as unknown as Handler);
-  if (healthMw !== undefined) chain.push(healthMw as unknown as Handler);
-  chain.push((req, res, next) => app(req, res, next, undefined));
-  const endpoint: Handler = (req, res, next) => {
-    let i = 0;
-    const step = (err?: unknown): void => {
-      if (err !== undefined || i === chain.length) {
-        next(err);
-        return;
-      }
-      const handler = chain[i++] as Handler;
-      handler(req, res, step);
-    };
-    step();
-  };
+  const handlers: Handler[] = [];
+  if (resolved.requestId !== false) handlers.push(requestId(resolved.requestId) as Handler);
+  handlers.push(requestLogging(logger, resolved.accessLog));
+  if (resolved.tracing) handlers.push(tracing() as Handler);
+  if (metricsMw !== undefined) handlers.push(metricsMw as unknown as Handler);
+  if (healthMw !== undefined) handlers.push(healthMw as unknown as Handler);
 
-  const middleware = function obskitMiddleware(
-    req: IncomingMessage,
-    res: ServerResponse,
-    next: (err?: unknown) => void,
-  ) {
-    const path = pathOf(req.url);
-    if (endpoints.has(path)) endpoint(req, res, next);
-    else app(req, res, next, path);
-  } as unknown as ObskitMiddleware;
+  const middleware = compose(handlers) as unknown as ObskitMiddleware;
   middleware.logger = logger;
   middleware.metrics = metricsMw;
   middleware.health = healthMw?.health;
@@ -178,74 +98,6 @@ export function obskit(options: ObskitOptions): ObskitMiddleware {
   };
   middleware.errors = tracingErrors;
   return middleware;
-}
-
-type AppRequest = (
-  req: IncomingMessage,
-  res: ServerResponse,
-  next: (err?: unknown) => void,
-  path: string | undefined,
-) => void;
-
-/**
- * Everything obskit does for a request to the app's own routes, in one pass: the request id,
- * the server span, the metrics timer and the access line, with one completion callback that
- * reads the route once for all of them. `path` undefined: the features' middleware already did
- * their part (a request to one of obskit's endpoint paths), only `req.log` and the access line
- * are left.
- */
-function appRequest(resolved: ResolvedOptions): AppRequest {
-  const { logger, accessLog } = resolved;
-  const ids =
-    resolved.requestId === false ? undefined : createRequestIdResolver(resolved.requestId);
-  const tracer = resolved.tracing && tracingActive() ? createServerTracing() : undefined;
-  // The metrics middleware's recorder and this one share the registry's series.
-  const recorder = resolved.metrics === false ? undefined : createHttpMetrics(resolved.metrics);
-
-  return (req, res, next, path) => {
-    const context = requestContextOf(req);
-    context[kBaseLogger] = logger;
-    let span: ServerSpan | undefined;
-    let start: number | undefined;
-    if (path !== undefined) {
-      if (ids !== undefined) {
-        const id = ids.resolve(req);
-        context.reqId = id;
-        // On Node 20 and 22 an Express `req.id` reads the context's reqId; elsewhere an own property.
-        if (!idFollowsContext(req)) (req as LoggedRequest).id = id;
-        setResponseHeader(req, res, ids.header, id);
-      }
-      span = tracer?.start(req);
-      if (recorder !== undefined && !recorder.isExcluded(path)) start = recorder.begin();
-    }
-    if (span !== undefined || start !== undefined || accessLog) {
-      const since = start ?? performance.now();
-      onResponseDone(req, res, (outcome, error) => {
-        const route = routeOf(req);
-        const status = statusOfOutcome(outcome, res);
-        if (span !== undefined) {
-          tracer!.end(
-            span,
-            route,
-            outcome === 'aborted' ? undefined : status,
-            requestErrorOf(req) ?? error,
-          );
-        }
-        if (start !== undefined) recorder!.record(req, res, start, route, status);
-        if (accessLog) accessLogLine(logger, req, status, route, performance.now() - since);
-      });
-    }
-    if (span !== undefined) runRequestInSpan(req, span, next);
-    else runInRequestContext(req, next);
-  };
-}
-
-function routeOf(req: IncomingMessage): string | undefined {
-  try {
-    return expressRouteTemplate(req);
-  } catch {
-    return undefined;
-  }
 }
 
 export default obskit;

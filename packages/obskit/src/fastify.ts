@@ -1,14 +1,35 @@
-import { type Logger } from '@obskit/core';
+import type { IncomingMessage } from 'node:http';
+import { childLoggerFactory, type Logger } from '@obskit/core/internal';
 import { health } from '@obskit/health/fastify';
 import { metrics } from '@obskit/metrics/fastify';
 import { requestId, requestIdServerOptions } from '@obskit/request-id/fastify';
 import { tracing } from '@obskit/tracing/fastify';
-import type { IncomingMessage } from 'node:http';
-import fastify, { type FastifyPluginAsync } from 'fastify';
+import fastify, { type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
 import fp from 'fastify-plugin';
-import { accessLogLine, obskitEndpoints, resolveOptions, type ObskitOptions } from './options.js';
+import { createAccessLog } from './access-log.js';
+import { resolveOptions, type ObskitOptions } from './options.js';
 
 export type { ObskitOptions } from './options.js';
+
+/** What `obskitServerOptions` returns, to spread into `Fastify({ … })`. */
+export interface ObskitServerOptions {
+  loggerInstance: Logger;
+  genReqId?: (req: IncomingMessage) => string;
+  requestIdHeader?: false;
+  childLoggerFactory?: FastifyServerOptions['childLoggerFactory'];
+  disableRequestLogging?: boolean;
+}
+
+const loggers = new Map<string, Logger>();
+function loggerFor(options: Pick<ObskitOptions, 'service' | 'version' | 'env'>): Logger {
+  const key = `${options.service}\0${options.version ?? ''}\0${options.env ?? ''}`;
+  let logger = loggers.get(key);
+  if (logger === undefined) {
+    logger = resolveOptions({ ...options, tracing: false, metrics: false, health: false }).logger;
+    loggers.set(key, logger);
+  }
+  return logger;
+}
 
 /**
  * Fastify server options for obskit: the obskit logger as `loggerInstance`, validated request
@@ -18,44 +39,23 @@ export type { ObskitOptions } from './options.js';
 export function obskitServerOptions(
   options: Pick<ObskitOptions, 'service' | 'version' | 'env' | 'logger' | 'requestId'>,
 ): ObskitServerOptions {
-  const { logger, requestId: ridOptions } = {
-    ...options,
-    logger: options.logger ?? resolveLogger(options),
-  };
+  const logger = options.logger ?? loggerFor(options);
+  const ids = options.requestId;
   const LogController = (fastify as unknown as { LogController?: new (o: object) => unknown })
     .LogController;
   return {
     loggerInstance: logger,
-    ...(ridOptions === false ? {} : requestIdServerOptions(ridOptions ?? {})),
+    ...(ids === false
+      ? {
+          childLoggerFactory:
+            childLoggerFactory as unknown as ObskitServerOptions['childLoggerFactory'],
+        }
+      : requestIdServerOptions({ logger, ...ids })),
     // Fastify 5.12 moved this setting into a LogController; older 5.x take the top-level option.
     ...(LogController !== undefined
       ? ({ logController: new LogController({ disableRequestLogging: true }) } as object)
       : { disableRequestLogging: true }),
   } as ObskitServerOptions;
-}
-
-/** What `obskitServerOptions` returns, to spread into `Fastify({ … })`. */
-export interface ObskitServerOptions {
-  loggerInstance: Logger;
-  genReqId?: (req: IncomingMessage) => string;
-  requestIdHeader?: false;
-  disableRequestLogging?: boolean;
-}
-
-const loggers = new Map<string, Logger>();
-function resolveLogger(options: Pick<ObskitOptions, 'service' | 'version' | 'env'>): Logger {
-  const key = `${options.service}\0${options.version ?? ''}\0${options.env ?? ''}`;
-  let logger = loggers.get(key);
-  if (logger === undefined) {
-    logger = resolveOptions({
-      service: options.service,
-      version: options.version,
-      env: options.env,
-      tracing: false,
-    }).logger;
-    loggers.set(key, logger);
-  }
-  return logger;
 }
 
 const plugin: FastifyPluginAsync<ObskitOptions> = async (app, options) => {
@@ -64,27 +64,16 @@ const plugin: FastifyPluginAsync<ObskitOptions> = async (app, options) => {
     logger: options.logger ?? (app.log as unknown as Logger),
   });
   if (resolved.requestId !== false) await app.register(requestId, resolved.requestId);
-  if (resolved.tracing) await app.register(tracing);
-  if (resolved.metrics !== false) await app.register(metrics, resolved.metrics);
-  if (resolved.health !== false) await app.register(health, resolved.health);
   if (resolved.accessLog) {
-    const logger = resolved.logger;
-    // Probes and scrapes are not access-logged (as on Express, where they answer before the
-    // access log middleware): they would drown the log.
-    const quiet = obskitEndpoints(resolved);
-    app.addHook('onResponse', (request, reply, next) => {
-      const route = request.routeOptions.url;
-      if (route === undefined || !quiet.has(route)) {
-        accessLogLine(logger, request.raw, reply.statusCode, route, reply.elapsedTime);
-      }
-      next();
-    });
-    app.addHook('onRequestAbort', (request, next) => {
-      // Fastify keeps no start time on the request; the abort line reports the status only.
-      accessLogLine(logger, request.raw, 499, request.routeOptions.url, Number.NaN);
+    const access = createAccessLog(resolved.logger);
+    app.addHook('onRequest', (request, reply, next) => {
+      access.track(request.raw, reply.raw, () => request.routeOptions.url);
       next();
     });
   }
+  if (resolved.tracing) await app.register(tracing);
+  if (resolved.metrics !== false) await app.register(metrics, resolved.metrics);
+  if (resolved.health !== false) await app.register(health, resolved.health);
 };
 
 /** Request ids, tracing, metrics, health and one access log line per request, in one plugin. */

@@ -1,17 +1,13 @@
-import type { IncomingMessage } from 'node:http';
 import {
   createLogger,
-  getRequestContext,
   invalidOption,
   optionBoolean,
   optionObject,
   optionString,
-  pathOf,
-  requestContextOf,
-  routeLabel,
+  serviceIdentity,
   type Logger,
-} from '@obskit/core';
-import { DEFAULT_PATHS, type HealthOptions } from '@obskit/health';
+} from '@obskit/core/internal';
+import type { HealthOptions } from '@obskit/health';
 import { Registry, type HttpMetricsOptions } from '@obskit/metrics';
 import type { RequestIdOptions } from '@obskit/request-id';
 import { getTracingHandle, startTracing, type TracingOptions } from '@obskit/tracing';
@@ -19,12 +15,14 @@ import { getTracingHandle, startTracing, type TracingOptions } from '@obskit/tra
 export interface ObskitOptions {
   /** Service name for logs, traces and health. */
   service: string;
+  /** Default: the application's package.json version (see `serviceIdentity` in `@obskit/core`). */
   version?: string;
+  /** Default: `NODE_ENV`, else `development`. */
   env?: string;
   /** The logger; default `createLogger({ service, version, env })`. */
   logger?: Logger;
   requestId?: RequestIdOptions | false;
-  /** Started here unless tracing already runs (start it earlier to trace outgoing `http` too). */
+  /** Started here unless tracing already runs. */
   tracing?: TracingOptions | false;
   metrics?: HttpMetricsOptions | false;
   health?: HealthOptions | false;
@@ -32,6 +30,7 @@ export interface ObskitOptions {
   accessLog?: boolean;
 }
 
+/** The umbrella's options resolved once: each feature's own options, ready to pass on. */
 export interface ResolvedOptions {
   service: string;
   version: string;
@@ -56,26 +55,26 @@ export function resolveOptions(options: ObskitOptions): ResolvedOptions {
   }
   const service = optionString(options.service, 'obskit.service');
   if (service === undefined) throw invalidOption('obskit.service', 'a non-empty string', undefined);
-  const version = optionString(
-    options.version,
-    'obskit.version',
-    process.env.npm_package_version || '0.0.0',
+  const identity = serviceIdentity(
+    { service, version: options.version, env: options.env },
+    'obskit',
   );
-  const env = optionString(options.env, 'obskit.env', process.env.NODE_ENV || 'development');
-  const logger = options.logger ?? createLogger({ service, version, env });
+  const logger = options.logger ?? createLogger(identity);
   const tracingOptions = section(options.tracing, 'obskit.tracing');
   let tracing = false;
   if (tracingOptions !== false) {
     const handle =
       getTracingHandle() ??
       startTracing({
-        serviceName: service,
-        serviceVersion: version,
-        environment: env,
+        serviceName: identity.service,
+        serviceVersion: identity.version,
+        environment: identity.env,
+        logger,
         ...tracingOptions,
       });
     tracing = handle.enabled;
   }
+  const requestId = section(options.requestId, 'obskit.requestId');
   let health = section(options.health, 'obskit.health');
   let metrics = section(options.metrics, 'obskit.metrics');
   if (metrics !== false && health !== false) {
@@ -86,18 +85,16 @@ export function resolveOptions(options: ObskitOptions): ResolvedOptions {
     if (health.registry === undefined) health = { ...health, registry };
   }
   return {
-    service,
-    version,
-    env,
+    ...identity,
     logger,
-    requestId: section(options.requestId, 'obskit.requestId'),
+    requestId: requestId === false ? false : { logger, ...requestId },
     tracing,
-    metrics,
+    metrics: metrics === false ? false : { logger, ...metrics },
     health:
       health === false
         ? false
         : {
-            version,
+            version: identity.version,
             logger,
             ...health,
             shutdown:
@@ -114,52 +111,4 @@ export function resolveOptions(options: ObskitOptions): ResolvedOptions {
           },
     accessLog: optionBoolean(options.accessLog, 'obskit.accessLog', true),
   };
-}
-
-/**
- * The one access log line, the same on both frameworks: `request completed` with method, path,
- * route, status, duration, and the request's ids.
- */
-export function accessLogLine(
-  logger: Logger,
-  req: IncomingMessage,
-  statusCode: number,
-  route: string | undefined,
-  durationMs: number,
-): void {
-  const context = requestContextOf(req);
-  // Inside the request's context the logger's mixin adds the ids itself; never write them twice.
-  const ids =
-    getRequestContext() === context
-      ? undefined
-      : {
-          reqId: context.reqId,
-          trace_id: context.traceId,
-          span_id: context.spanId,
-          trace_flags: context.traceFlags,
-        };
-  logger.info(
-    {
-      ...ids,
-      method: req.method,
-      path: pathOf(req.url),
-      route: routeLabel(route),
-      statusCode,
-      ...(Number.isFinite(durationMs) ? { durationMs: Math.round(durationMs * 100) / 100 } : {}),
-    },
-    'request completed',
-  );
-}
-
-/** The paths obskit itself serves (metrics and probes), as configured. */
-export function obskitEndpoints(resolved: ResolvedOptions): Set<string> {
-  const paths = new Set<string>();
-  if (resolved.metrics !== false && resolved.metrics.endpoint !== false) {
-    paths.add(resolved.metrics.endpoint?.path ?? '/metrics');
-  }
-  if (resolved.health !== false) {
-    for (const path of Object.values({ ...DEFAULT_PATHS, ...resolved.health.paths }))
-      paths.add(path);
-  }
-  return paths;
 }
