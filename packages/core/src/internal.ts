@@ -18,6 +18,7 @@ export { defaultLogger, failureReporter, guardAsyncCallback, guardCallback } fro
 export type { WarnLogger } from './guard.js';
 export {
   CLIENT_CLOSED_STATUS,
+  errorTypeOf,
   isStandardMethod,
   normalizeMethod,
   OTHER_METHOD,
@@ -46,3 +47,6 @@ export {
 export type { NumberRule } from './options.js';
 export { expressRouteTemplate, trackExpressMounts } from './express-route.js';
 export { endpointOf, isEndpointPath, markEndpoint, registerEndpointPath } from './endpoint.js';
+export { httpClientRequestCreated } from './channels.js';
+export { routeTemplateMatcher } from './route-match.js';
+export { noteRequestError, requestErrorOf } from './request-error.js';

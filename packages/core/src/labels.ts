@@ -48,9 +48,36 @@ export function routeLabel(route: string | undefined | null): string {
   return route ? route : UNMATCHED_ROUTE;
 }
 
-/** The path of a request URL, without the query string. */
+/**
+ * The path of a request target, without the query string. An absolute-form target
+ * (`GET http://host/path HTTP/1.1`) gives its path only: the host is the client's choice.
+ */
 export function pathOf(url: string | undefined): string {
-  if (url === undefined) return '/';
+  if (url === undefined || url === '') return '/';
+  if (url.charCodeAt(0) !== 47 /* '/' */) return absolutePath(url);
   const q = url.indexOf('?');
   return q === -1 ? url : url.slice(0, q);
+}
+
+function absolutePath(url: string): string {
+  const scheme = url.indexOf('://');
+  if (scheme === -1) return url === '*' ? '*' : '/';
+  const slash = url.indexOf('/', scheme + 3);
+  if (slash === -1) return '/';
+  return pathOf(url.slice(slash));
+}
+
+/**
+ * The type of an error as obskit names it everywhere (span `error.type`, the exception event,
+ * the log line's `err.type`): its class name, else its `name`, else `_OTHER`.
+ */
+export function errorTypeOf(error: unknown): string {
+  if (error !== null && typeof error === 'object') {
+    const ctor = (error as { constructor?: { name?: unknown } }).constructor;
+    if (typeof ctor?.name === 'string' && ctor.name !== '' && ctor.name !== 'Object')
+      return ctor.name;
+    const name = (error as { name?: unknown }).name;
+    if (typeof name === 'string' && name !== '') return name;
+  }
+  return '_OTHER';
 }
