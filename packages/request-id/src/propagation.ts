@@ -1,9 +1,9 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { ClientRequest, type ClientRequestArgs, type IncomingMessage } from 'node:http';
-import { Duplex } from 'node:stream';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import {
   defaultLogger,
   getRequestContext,
+  httpClientRequestCreated,
   invalidOption,
   optionObject,
   optionString,
@@ -130,37 +130,6 @@ function onHttpRequest(message: unknown): void {
 
 const HTTP_CREATED = 'http.client.request.created';
 
-/**
- * Whether this Node.js announces an outgoing `node:http` request before its headers are written
- * (`http.client.request.created`), found by making one request object that never connects.
- */
-export function httpRequestCreatedChannel(): boolean {
-  let seen = false;
-  const listener = (): void => {
-    seen = true;
-  };
-  diagnosticsChannel.subscribe(HTTP_CREATED, listener);
-  const socket = new Duplex({
-    read() {},
-    write(_chunk, _encoding, callback) {
-      callback();
-    },
-  });
-  try {
-    const request = new ClientRequest({
-      host: '127.0.0.1',
-      agent: false,
-      createConnection: () => socket,
-    } as ClientRequestArgs);
-    request.on('error', () => undefined);
-    request.destroy();
-  } finally {
-    socket.destroy();
-    diagnosticsChannel.unsubscribe(HTTP_CREATED, listener);
-  }
-  return seen;
-}
-
 let installed = false;
 
 /**
@@ -174,7 +143,7 @@ export function installPropagation(logger?: WarnLogger): void {
   if (installed) return;
   installed = true;
   diagnosticsChannel.subscribe('undici:request:create', onUndiciRequest);
-  if (httpRequestCreatedChannel()) diagnosticsChannel.subscribe(HTTP_CREATED, onHttpRequest);
+  if (httpClientRequestCreated()) diagnosticsChannel.subscribe(HTTP_CREATED, onHttpRequest);
   else {
     (logger ?? defaultLogger()).warn(
       { channel: HTTP_CREATED },

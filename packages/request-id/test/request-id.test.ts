@@ -8,10 +8,10 @@ import {
   propagateRequestId,
   requestIdHeaders,
 } from '../src/index.js';
-import { httpRequestCreatedChannel } from '../src/propagation.js';
+import { httpClientRequestCreated } from '@obskit/core/internal';
 import { echoServer, frameworks, type Running } from './frameworks.js';
 
-const httpHeaderable = httpRequestCreatedChannel();
+const httpHeaderable = httpClientRequestCreated();
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
