@@ -1,4 +1,4 @@
-import { ROOT_CONTEXT, type Context } from '@opentelemetry/api';
+import { ROOT_CONTEXT, trace, type Context } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { requestContextStorage, type RequestContext } from '@obskit/core/internal';
 
@@ -36,6 +36,13 @@ export class SharedContextManager extends AsyncLocalStorageContextManager {
     const current = storage.getStore();
     if (current !== undefined && current[kOtelContext] === context) return cb(...args);
     const next: RequestContext = { ...current, [kOtelContext]: context };
+    // Log lines written inside a nested span carry that span's ids.
+    const span = trace.getSpanContext(context);
+    if (span !== undefined && trace.isSpanContextValid(span)) {
+      next.traceId = span.traceId;
+      next.spanId = span.spanId;
+      next.traceFlags = (span.traceFlags & 1) === 1 ? '01' : '00';
+    }
     return storage.run(next, cb, ...args);
   }
 

@@ -6,15 +6,17 @@ import {
   trackExpressMounts,
 } from '@obskit/core/internal';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
+import { ignoreRule, type IgnoreOptions } from './ignore.js';
 import {
   createServerTracing,
   noteRequestError,
   requestErrorOf,
   runRequestInSpan,
   tracingActive,
+  type ServerTracingOptions,
 } from './server.js';
 
-export interface TracingMiddlewareOptions {
+export interface TracingMiddlewareOptions extends IgnoreOptions, ServerTracingOptions {
   /**
    * Make spans even when obskit's tracing was not started (an OpenTelemetry SDK set up by other
    * means). Default false: without it the middleware passes requests straight on.
@@ -31,8 +33,13 @@ const passThrough: RequestHandler = (_req, _res, next) => next();
 export function tracing(options: TracingMiddlewareOptions = {}): RequestHandler {
   if (options.force !== true && !tracingActive()) return passThrough;
   trackExpressMounts(express.Router);
-  const server = createServerTracing();
+  const server = createServerTracing(options);
+  const ignored = ignoreRule(options);
   return function obskitTracing(req: IncomingMessage, res: ServerResponse, next: () => void) {
+    if (ignored.byPath(req)) {
+      next();
+      return;
+    }
     const state = server.start(req);
     onResponseDone(req, res, (outcome, error) => {
       const status = outcome === 'aborted' ? undefined : statusOfOutcome(outcome, res);

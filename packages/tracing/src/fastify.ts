@@ -1,15 +1,17 @@
 import { onResponseDone, statusOfOutcome } from '@obskit/core/internal';
 import type { FastifyPluginCallback } from 'fastify';
 import fp from 'fastify-plugin';
+import { ignoreRule, type IgnoreOptions } from './ignore.js';
 import {
   createServerTracing,
   noteRequestError,
   requestErrorOf,
   runRequestInSpan,
   tracingActive,
+  type ServerTracingOptions,
 } from './server.js';
 
-export interface TracingPluginOptions {
+export interface TracingPluginOptions extends IgnoreOptions, ServerTracingOptions {
   /**
    * Make spans even when obskit's tracing was not started (an OpenTelemetry SDK set up by other
    * means). Default false: without it the plugin adds no hook at all.
@@ -22,10 +24,15 @@ const plugin: FastifyPluginCallback<TracingPluginOptions> = (app, options, done)
     done();
     return;
   }
-  const server = createServerTracing();
+  const server = createServerTracing(options);
+  const ignored = ignoreRule({ logger: app.log, ...options });
   // The span ends when the response does, as on Express (finished, failed, or the client gone).
   app.addHook('onRequest', (request, reply, next) => {
     const raw = request.raw;
+    if (ignored.byRoute(raw, request.routeOptions.url)) {
+      next();
+      return;
+    }
     const state = server.start(raw);
     onResponseDone(raw, reply.raw, (outcome, error) => {
       const status = outcome === 'aborted' ? undefined : statusOfOutcome(outcome, reply.raw);

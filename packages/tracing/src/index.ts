@@ -7,7 +7,10 @@ export {
   runRequestInSpan,
   tracingActive,
 } from './server.js';
+export type { ServerSpan, ServerTracing, ServerTracingOptions } from './server.js';
+export { ignoreRule } from './ignore.js';
+export type { IgnoreOptions, IgnoreRule } from './ignore.js';
+export { recordError } from './errors.js';
 export { SharedContextManager, sharedContextActive } from './context-manager.js';
-export type { ServerSpan, ServerTracing } from './server.js';
 export { injectTraceContext, runWithTraceContext, withSpan } from './jobs.js';
-export type { JobSpanOptions, TraceCarrier } from './jobs.js';
+export type { JobErrorInfo, JobSpanOptions, TraceCarrier } from './jobs.js';

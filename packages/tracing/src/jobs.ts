@@ -3,12 +3,12 @@ import {
   propagation,
   ROOT_CONTEXT,
   SpanKind,
-  SpanStatusCode,
   trace,
   type Attributes,
   type Span,
 } from '@opentelemetry/api';
-import { getRequestContext, runWithRequestContext } from '@obskit/core/internal';
+import { getRequestContext, guardCallback, runWithRequestContext } from '@obskit/core/internal';
+import { recordError } from './errors.js';
 
 /** What travels with a job: W3C `traceparent`, and `tracestate` and `baggage` when present. */
 export interface TraceCarrier {
@@ -24,22 +24,29 @@ export function injectTraceContext(): TraceCarrier {
   return carrier;
 }
 
+/** What a job's `onError` is told besides the error. */
+export interface JobErrorInfo {
+  /** The job span's name. */
+  name: string;
+  reqId: string | undefined;
+  traceId: string;
+  spanId: string;
+}
+
 export interface JobSpanOptions {
   /** Start a new trace linked to the producer's span instead of continuing it. Default false. */
   link?: boolean;
   attributes?: Attributes;
+  /** The request id of the request that made the job: log lines inside carry it as `reqId`. */
+  reqId?: string;
+  /**
+   * Called once when the job fails, before the error is rethrown; one that throws is reported
+   * once and ignored (the same shape as the umbrella's `onError`, for job workers).
+   */
+  onError?: (err: unknown, info: JobErrorInfo) => void;
 }
 
 const tracer = () => trace.getTracer('@obskit/tracing');
-
-function recordError(span: Span, error: unknown): void {
-  if (error instanceof Error) span.recordException(error);
-  span.setAttribute('error.type', error instanceof Error ? error.constructor.name : '_OTHER');
-  span.setStatus({
-    code: SpanStatusCode.ERROR,
-    message: error instanceof Error ? error.message.slice(0, 200) : undefined,
-  });
-}
 
 async function runInSpan<T>(span: Span, fn: (span: Span) => T | Promise<T>): Promise<T> {
   const sc = span.spanContext();
@@ -75,12 +82,7 @@ export function runWithTraceContext<T>(
   fn: (span: Span) => T | Promise<T>,
   options: JobSpanOptions = {},
 ): Promise<T> {
-  let parent = ROOT_CONTEXT;
-  try {
-    parent = propagation.extract(ROOT_CONTEXT, carrier ?? {});
-  } catch {
-    parent = ROOT_CONTEXT;
-  }
+  const parent = propagation.extract(ROOT_CONTEXT, carrier ?? {});
   const producer = trace.getSpanContext(parent);
   const span =
     options.link === true
@@ -99,9 +101,24 @@ export function runWithTraceContext<T>(
           { kind: SpanKind.CONSUMER, attributes: options.attributes },
           parent,
         );
-  // A job starts from a clean request context: nothing of the code that scheduled it leaks in.
-  return runWithRequestContext({}, () =>
-    context.with(options.link === true ? ROOT_CONTEXT : parent, () => runInSpan(span, fn)),
+  const onError =
+    options.onError === undefined
+      ? undefined
+      : guardCallback(options.onError, 'jobs.onError', undefined);
+  const { reqId } = options;
+  const run = async (): Promise<T> => {
+    try {
+      return await runInSpan(span, fn);
+    } catch (error) {
+      const { traceId, spanId } = span.spanContext();
+      onError?.(error, { name, reqId, traceId, spanId });
+      throw error;
+    }
+  };
+  // A job starts from a clean request context (its request id only): nothing of the code that
+  // scheduled it leaks in.
+  return runWithRequestContext(reqId === undefined ? {} : { reqId }, () =>
+    context.with(options.link === true ? ROOT_CONTEXT : parent, run),
   );
 }
 

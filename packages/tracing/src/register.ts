@@ -1,8 +1,10 @@
 // Preload: `node --import @obskit/tracing/register app.js` (ESM) or
 // `node --require @obskit/tracing/register app.js` (CommonJS). Configured by the standard
 // OTEL_* environment variables; flushes pending spans when the process ends.
-import { startTracing } from './setup.js';
+import { markPreloaded, startTracing } from './setup.js';
 
+// Started before the application: instrumentation-http can patch node:http where it must.
+markPreloaded();
 const handle = startTracing();
 const flush = (): void => {
   void handle.shutdown();

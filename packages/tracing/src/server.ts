@@ -13,15 +13,33 @@ import {
 } from '@opentelemetry/api';
 import {
   isStandardMethod,
+  noteRequestError,
   pathOf,
-  peekRequestContext,
   requestContextOf,
+  requestErrorOf,
   runInRequestContext,
 } from '@obskit/core/internal';
+import {
+  ATTR_CLIENT_ADDRESS,
+  ATTR_ERROR_TYPE,
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_REQUEST_METHOD_ORIGINAL,
+  ATTR_HTTP_RESPONSE_STATUS_CODE,
+  ATTR_HTTP_ROUTE,
+  ATTR_NETWORK_PROTOCOL_VERSION,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
+  ATTR_URL_PATH,
+  ATTR_URL_QUERY,
+  ATTR_URL_SCHEME,
+  ATTR_USER_AGENT_ORIGINAL,
+} from '@opentelemetry/semantic-conventions';
 import { kServerSpan, sharedContextActive } from './context-manager.js';
+import { recordError } from './errors.js';
 import { getTracingHandle } from './setup.js';
 
 const VERSION = '0.0.0';
+const MAX_HEADER = 1024;
 
 export interface ServerSpan {
   span: Span;
@@ -47,6 +65,15 @@ class ServerSpanState implements ServerSpan {
   }
 }
 
+export interface ServerTracingOptions {
+  /**
+   * Record `url.query`, with the values of these parameters (and of the usual signature
+   * parameters: `AWSAccessKeyId`, `Signature`, `sig`, `X-Goog-Signature`) replaced by
+   * `REDACTED`: `true`, or `{ redact: ['token', 'key'] }`. Default: no query.
+   */
+  urlQuery?: boolean | { redact?: string[] };
+}
+
 export interface ServerTracing {
   /** Starts the server span of a request, fills the request context, returns the span state. */
   start(req: IncomingMessage): ServerSpan;
@@ -64,27 +91,98 @@ export function tracingActive(): boolean {
   return getTracingHandle()?.enabled === true;
 }
 
+// Query parameters whose values the HTTP semantic conventions ask to redact by default.
+const SIGNATURE_PARAMETERS = ['AWSAccessKeyId', 'Signature', 'sig', 'X-Goog-Signature'];
+
+function queryRecorder(
+  option: ServerTracingOptions['urlQuery'],
+): ((url: string) => string | undefined) | undefined {
+  if (option === undefined || option === false) return undefined;
+  const redact = new Set([
+    ...SIGNATURE_PARAMETERS,
+    ...(option === true ? [] : (option.redact ?? [])),
+  ]);
+  return (url) => {
+    const q = url.indexOf('?');
+    if (q === -1) return undefined;
+    const parts = url.slice(q + 1).split('&');
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i] as string;
+      const eq = part.indexOf('=');
+      const name = eq === -1 ? part : part.slice(0, eq);
+      let decoded = name;
+      try {
+        decoded = decodeURIComponent(name.replace(/\+/g, ' '));
+      } catch {
+        // An undecodable name is compared as sent.
+        decoded = name;
+      }
+      if (eq !== -1 && redact.has(decoded)) parts[i] = `${name}=REDACTED`;
+    }
+    return parts.join('&').slice(0, MAX_HEADER);
+  };
+}
+
+function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  const text = Array.isArray(value) ? value[0] : value;
+  return text === undefined || text.length > MAX_HEADER ? undefined : text;
+}
+
+// `Host` split into name and port (`[::1]:8080` included); the local port when Host has none.
+function serverOf(req: IncomingMessage): { address?: string; port?: number } {
+  const host = headerValue(req, 'host');
+  const local = req.socket?.localPort;
+  if (host === undefined || host === '') return local === undefined ? {} : { port: local };
+  const bracket = host.startsWith('[') ? host.indexOf(']') : -1;
+  const colon = host.lastIndexOf(':');
+  if (colon > bracket && colon !== -1) {
+    const port = Number(host.slice(colon + 1));
+    return {
+      address: host.slice(0, colon),
+      ...(Number.isInteger(port) && port > 0 && port < 65536 ? { port } : {}),
+    };
+  }
+  return { address: host, ...(local === undefined ? {} : { port: local }) };
+}
+
 /**
  * The HTTP server span per the stable semantic conventions, started by the framework adapter:
  * `http.request.method` (+ `_original`), `url.path`, `url.scheme`, `http.route`,
- * `http.response.status_code`, `error.type`. No header or query values are recorded.
+ * `http.response.status_code`, `error.type`, and the recommended `server.address`,
+ * `server.port`, `network.protocol.version`, `user_agent.original`, `client.address`
+ * (`url.query` when asked). No other header values are recorded.
  */
 export function createServerTracing(
+  options: ServerTracingOptions = {},
   tracer: Tracer = trace.getTracer('@obskit/tracing', VERSION),
 ): ServerTracing {
+  const query = queryRecorder(options.urlQuery);
   return {
     start(req) {
       const parent = propagation.extract(ROOT_CONTEXT, req.headers);
       const original = req.method ?? 'GET';
       const known = isStandardMethod(original);
       const method = known ? original : '_OTHER';
-      const encrypted = (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true;
+      const socket = req.socket as (IncomingMessage['socket'] & { encrypted?: boolean }) | null;
       const attributes: Attributes = {
-        'http.request.method': method,
-        'url.path': pathOf(req.url),
-        'url.scheme': encrypted ? 'https' : 'http',
+        [ATTR_HTTP_REQUEST_METHOD]: method,
+        [ATTR_URL_PATH]: pathOf(req.url),
+        [ATTR_URL_SCHEME]: socket?.encrypted === true ? 'https' : 'http',
+        [ATTR_NETWORK_PROTOCOL_VERSION]: req.httpVersion,
       };
-      if (!known) attributes['http.request.method_original'] = original.slice(0, 64);
+      if (!known) attributes[ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = original.slice(0, 64);
+      const server = serverOf(req);
+      if (server.address !== undefined) attributes[ATTR_SERVER_ADDRESS] = server.address;
+      if (server.port !== undefined) attributes[ATTR_SERVER_PORT] = server.port;
+      const agent = headerValue(req, 'user-agent');
+      if (agent !== undefined) attributes[ATTR_USER_AGENT_ORIGINAL] = agent;
+      const client = socket?.remoteAddress;
+      if (client !== undefined) attributes[ATTR_CLIENT_ADDRESS] = client;
+      if (query !== undefined && req.url !== undefined) {
+        const recorded = query(req.url);
+        if (recorded !== undefined) attributes[ATTR_URL_QUERY] = recorded;
+      }
       const span = tracer.startSpan(
         known ? method : 'HTTP',
         { kind: SpanKind.SERVER, attributes },
@@ -102,49 +200,24 @@ export function createServerTracing(
       state.ended = true;
       const { span } = state;
       if (route) {
-        span.setAttribute('http.route', route);
+        span.setAttribute(ATTR_HTTP_ROUTE, route);
         span.updateName(`${state.method} ${route}`);
       }
-      if (statusCode !== undefined) span.setAttribute('http.response.status_code', statusCode);
-      if (error !== undefined && error !== null) {
-        const e = error as { name?: unknown; constructor?: { name?: unknown }; message?: unknown };
-        const type =
-          typeof e.constructor?.name === 'string' && e.constructor.name !== 'Object'
-            ? e.constructor.name
-            : typeof e.name === 'string'
-              ? e.name
-              : '_OTHER';
-        span.setAttribute('error.type', type);
-        if (error instanceof Error) span.recordException(error);
-        span.setStatus({
-          code: SpanStatusCode.ERROR,
-          message: typeof e.message === 'string' ? e.message.slice(0, 200) : undefined,
-        });
-      } else if (statusCode !== undefined && statusCode >= 500) {
-        span.setAttribute('error.type', String(statusCode));
+      if (statusCode !== undefined) span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, statusCode);
+      if (error !== undefined && error !== null) recordError(span, error);
+      else if (statusCode !== undefined && statusCode >= 500) {
+        span.setAttribute(ATTR_ERROR_TYPE, String(statusCode));
         span.setStatus({ code: SpanStatusCode.ERROR });
       } else if (statusCode === undefined) {
-        span.setAttribute('error.type', 'aborted');
+        span.setAttribute(ATTR_ERROR_TYPE, 'aborted');
       }
       span.end();
     },
   };
 }
 
-const kAppError = Symbol.for('obskit.tracing.appError');
-
-/**
- * Notes the error the app raised while serving `req` (Express error middleware sees it; the
- * response alone does not tell it), so the server span records it when it ends.
- */
-export function noteRequestError(req: IncomingMessage, error: unknown): void {
-  requestContextOf(req)[kAppError] = error;
-}
-
-/** The error noted for `req` by `noteRequestError`, if any. */
-export function requestErrorOf(req: IncomingMessage): unknown {
-  return peekRequestContext(req)?.[kAppError];
-}
+// Errors noted while serving a request live in core, shared with the umbrella's error line.
+export { noteRequestError, requestErrorOf };
 
 /**
  * Runs the rest of the request inside the span's OpenTelemetry context and the obskit request

@@ -1,49 +1,73 @@
-import { context, diag, propagation, trace, type TextMapPropagator } from '@opentelemetry/api';
-import {
-  CompositePropagator,
-  W3CBaggagePropagator,
-  W3CTraceContextPropagator,
-} from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { registerInstrumentations } from '@opentelemetry/instrumentation';
+import { context, diag, propagation, trace } from '@opentelemetry/api';
+import { OTLPTraceExporter as OTLPJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as OTLPProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { registerInstrumentations, type Instrumentation } from '@opentelemetry/instrumentation';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
+import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import {
-  AlwaysOffSampler,
-  AlwaysOnSampler,
+  defaultResource,
+  detectResources,
+  envDetector,
+  hostDetector,
+  processDetector,
+  resourceFromAttributes,
+} from '@opentelemetry/resources';
+import {
   BatchSpanProcessor,
   ConsoleSpanExporter,
   NodeTracerProvider,
-  ParentBasedSampler,
   SimpleSpanProcessor,
-  TraceIdRatioBasedSampler,
-  type Sampler,
   type SpanExporter,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-node';
-import { SharedContextManager } from './context-manager.js';
+import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import {
+  defaultLogger,
+  httpClientRequestCreated,
   invalidOption,
+  optionBoolean,
   optionNumber,
   optionObject,
   optionOneOf,
   optionString,
+  serviceIdentity,
   type WarnLogger,
 } from '@obskit/core/internal';
+import {
+  exportersFromEnv,
+  propagatorFromEnv,
+  protocolFromEnv,
+  samplerFromEnv,
+  tracesEndpoint,
+  warnOnce,
+  type ExporterName,
+  type OtlpProtocol,
+} from './config.js';
+import { SharedContextManager } from './context-manager.js';
+import { traceOutgoingHttp } from './outgoing.js';
+
+// An incubating attribute in @opentelemetry/semantic-conventions (its `incubating` entry is not
+// meant for libraries), so spelled out here.
+const ATTR_DEPLOYMENT_ENVIRONMENT_NAME = 'deployment.environment.name';
 
 export interface TracingOptions {
-  /** `service.name`. Default `OTEL_SERVICE_NAME`, else `npm_package_name`, else `unknown_service`. */
+  /** `service.name`. Default: `OTEL_SERVICE_NAME`, the resource attributes, the package name. */
   serviceName?: string;
-  /** `service.version`. Default `npm_package_version`. */
+  /** `service.version`. Default: the resource attributes, the application's package.json version. */
   serviceVersion?: string;
-  /** `deployment.environment.name`. Default `NODE_ENV`. */
+  /** `deployment.environment.name`. Default: the resource attributes, `NODE_ENV`, `development`. */
   environment?: string;
-  /** Extra resource attributes (added to `OTEL_RESOURCE_ATTRIBUTES`). */
+  /** More resource attributes; they win over `OTEL_RESOURCE_ATTRIBUTES`. */
   resourceAttributes?: Record<string, string | number | boolean>;
-  /** `otlp` (default, `OTEL_TRACES_EXPORTER`), `console`, `none`, or an exporter. */
-  exporter?: 'otlp' | 'console' | 'none' | SpanExporter;
+  /**
+   * `otlp`, `console`, `none`, a `SpanExporter`, or a list of them. Default
+   * `OTEL_TRACES_EXPORTER` (a comma-separated list), else `otlp`.
+   */
+  exporter?: 'otlp' | 'console' | 'none' | SpanExporter | ('otlp' | 'console' | SpanExporter)[];
   /** OTLP/HTTP traces URL. Default `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, else `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`, else `http://localhost:4318/v1/traces`. */
   endpoint?: string;
+  /** OTLP encoding. Default `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` / `OTEL_EXPORTER_OTLP_PROTOCOL`, else `http/protobuf`. */
+  protocol?: OtlpProtocol;
   /** Ratio of new traces sampled, parent-based. Default from `OTEL_TRACES_SAMPLER(_ARG)`, else 1. */
   sampleRatio?: number;
   /** `batch` (default) or `simple` (one export per span; for tests and debugging). */
@@ -55,11 +79,16 @@ export interface TracingOptions {
     scheduledDelayMillis?: number;
     exportTimeoutMillis?: number;
   };
+  /**
+   * CLIENT spans and trace context for outgoing `fetch` (undici) and `node:http` calls. Default
+   * true.
+   */
+  outgoing?: boolean;
   /** Let instrumentation-http also make spans for incoming requests (the obskit adapters make them otherwise). Default false. */
   incomingHttpSpans?: boolean;
   /** More instrumentations to register. */
-  instrumentations?: unknown[];
-  /** Where tracing reports what it cannot do (once each, at warn). Default: obskit's own logger. */
+  instrumentations?: Instrumentation[];
+  /** Where tracing says what it cannot do (once each, at warn). Default: obskit's own logger. */
   logger?: WarnLogger;
 }
 
@@ -72,70 +101,17 @@ export interface TracingHandle {
 }
 
 const kHandle = Symbol.for('obskit.tracing.handle');
-const store = globalThis as Record<symbol, TracingHandle | undefined>;
+const kPreloaded = Symbol.for('obskit.tracing.preloaded');
+const store = globalThis as Record<symbol, unknown>;
 
 /** The handle of the tracing started in this process (also by the preload), if any. */
 export function getTracingHandle(): TracingHandle | undefined {
-  return store[kHandle];
+  return store[kHandle] as TracingHandle | undefined;
 }
 
-function parseResourceAttributes(value: string | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!value) return out;
-  for (const pair of value.split(',')) {
-    const i = pair.indexOf('=');
-    if (i <= 0) continue;
-    try {
-      out[decodeURIComponent(pair.slice(0, i).trim())] = decodeURIComponent(
-        pair.slice(i + 1).trim(),
-      );
-    } catch {
-      // A malformed pair is skipped, as the specification asks.
-    }
-  }
-  return out;
-}
-
-// A ratio of 1 (or 0) samples every (no) trace: the always-on (off) sampler decides it without
-// reading the trace id.
-function ratioSampler(ratio: number): Sampler {
-  if (ratio >= 1) return new AlwaysOnSampler();
-  if (ratio <= 0) return new AlwaysOffSampler();
-  return new TraceIdRatioBasedSampler(ratio);
-}
-
-function samplerFromEnv(ratioOption: number | undefined): Sampler {
-  const name = process.env.OTEL_TRACES_SAMPLER?.trim().toLowerCase();
-  const argText = process.env.OTEL_TRACES_SAMPLER_ARG;
-  const arg = argText === undefined || argText === '' ? undefined : Number(argText);
-  const ratio = ratioOption ?? (arg !== undefined && arg >= 0 && arg <= 1 ? arg : 1);
-  if (ratioOption !== undefined || name === undefined || name === '') {
-    return new ParentBasedSampler({ root: ratioSampler(ratio) });
-  }
-  switch (name) {
-    case 'always_on':
-      return new AlwaysOnSampler();
-    case 'always_off':
-      return new AlwaysOffSampler();
-    case 'traceidratio':
-      return ratioSampler(ratio);
-    case 'parentbased_always_on':
-      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
-    case 'parentbased_always_off':
-      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
-    case 'parentbased_traceidratio':
-      return new ParentBasedSampler({ root: ratioSampler(ratio) });
-    default:
-      throw invalidOption('OTEL_TRACES_SAMPLER', 'a known sampler name', name);
-  }
-}
-
-function tracesEndpoint(option: string | undefined): string {
-  if (option !== undefined) return option;
-  const env = process.env;
-  if (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
-  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT || 'http://localhost:4318';
-  return `${base.replace(/\/$/, '')}/v1/traces`;
+/** Marks this process as started by `@obskit/tracing/register`, before the application loads. */
+export function markPreloaded(): void {
+  store[kPreloaded] = true;
 }
 
 const noop: TracingHandle = {
@@ -145,36 +121,50 @@ const noop: TracingHandle = {
   shutdown: async () => {},
 };
 
+function isExporter(value: unknown): value is SpanExporter {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as SpanExporter).export === 'function'
+  );
+}
+
+function setsTraceparent(request: { headers: string | (string | string[])[] }): boolean {
+  const { headers } = request;
+  if (typeof headers === 'string') return /(^|\n)traceparent:/i.test(headers);
+  for (let i = 0; i < headers.length; i += 2) {
+    if (String(headers[i]).toLowerCase() === 'traceparent') return true;
+  }
+  return false;
+}
+
+function otlpExporter(protocol: OtlpProtocol, url: string): SpanExporter {
+  return protocol === 'http/json'
+    ? new OTLPJsonExporter({ url })
+    : new OTLPProtobufExporter({ url });
+}
+
 /**
- * Starts OpenTelemetry tracing: a NodeTracerProvider with W3C trace context and baggage,
- * a parent-based ratio sampler, a batch span processor and an exporter, plus
- * instrumentation-http for outgoing calls. Call it before the app loads `http` (or use the
- * `@obskit/tracing/register` preload). A second call returns the first handle.
+ * Starts OpenTelemetry tracing: a NodeTracerProvider with the propagators of `OTEL_PROPAGATORS`
+ * (W3C trace context and baggage by default), a parent-based sampler, a batch span processor per
+ * exporter, a resource from obskit's service identity under `OTEL_RESOURCE_ATTRIBUTES` and the
+ * host and process detectors, and CLIENT spans for outgoing calls. A second call returns the
+ * first handle.
  */
 export function startTracing(options: TracingOptions = {}): TracingHandle {
-  const existing = store[kHandle];
+  const existing = getTracingHandle();
   if (existing !== undefined) return existing;
   optionObject(options, 'tracing');
-  if (process.env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') {
+  const env = process.env;
+  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') {
     store[kHandle] = noop;
     return noop;
   }
-  const env = process.env;
-  const serviceName = optionString(
-    options.serviceName,
-    'tracing.serviceName',
-    env.OTEL_SERVICE_NAME || env.npm_package_name || 'unknown_service',
-  );
-  const serviceVersion = optionString(
-    options.serviceVersion,
-    'tracing.serviceVersion',
-    env.npm_package_version || '0.0.0',
-  );
-  const environment = optionString(
-    options.environment,
-    'tracing.environment',
-    env.NODE_ENV || 'development',
-  );
+  const logger = options.logger ?? defaultLogger();
+  const warn = warnOnce(logger);
+  const serviceName = optionString(options.serviceName, 'tracing.serviceName');
+  const serviceVersion = optionString(options.serviceVersion, 'tracing.serviceVersion');
+  const environment = optionString(options.environment, 'tracing.environment');
   const sampleRatio = optionNumber(options.sampleRatio, 'tracing.sampleRatio', undefined, {
     min: 0,
     max: 1,
@@ -185,65 +175,96 @@ export function startTracing(options: TracingOptions = {}): TracingHandle {
     ['batch', 'simple'],
     'batch',
   );
-  const exporterOption =
-    options.exporter ??
-    (env.OTEL_TRACES_EXPORTER?.trim().toLowerCase() as TracingOptions['exporter']) ??
-    'otlp';
-  let exporter: SpanExporter | undefined;
-  if (
-    typeof exporterOption === 'object' &&
-    exporterOption !== null &&
-    typeof exporterOption.export === 'function'
-  ) {
-    exporter = exporterOption;
-  } else if (exporterOption === 'otlp') {
-    exporter = new OTLPTraceExporter({
-      url: tracesEndpoint(optionString(options.endpoint, 'tracing.endpoint')),
-    });
-  } else if (exporterOption === 'console') {
-    exporter = new ConsoleSpanExporter();
-  } else if (exporterOption !== 'none') {
-    throw invalidOption(
-      options.exporter === undefined ? 'OTEL_TRACES_EXPORTER' : 'tracing.exporter',
-      '"otlp", "console", "none" or a SpanExporter',
-      exporterOption,
-    );
-  }
+  const protocol =
+    options.protocol === undefined
+      ? protocolFromEnv(env, warn)
+      : optionOneOf(
+          options.protocol,
+          'tracing.protocol',
+          ['http/protobuf', 'http/json'],
+          'http/protobuf',
+        );
+  const endpoint = tracesEndpoint(optionString(options.endpoint, 'tracing.endpoint'), env);
+  const outgoing = optionBoolean(options.outgoing, 'tracing.outgoing', true);
+  const resourceAttributes = optionObject(options.resourceAttributes, 'tracing.resourceAttributes');
 
-  const resource = resourceFromAttributes({
-    ...parseResourceAttributes(env.OTEL_RESOURCE_ATTRIBUTES),
-    ...options.resourceAttributes,
-    'service.name': serviceName,
-    'service.version': serviceVersion,
-    'deployment.environment.name': environment,
+  const exporterOption = options.exporter;
+  let wanted: (ExporterName | SpanExporter)[];
+  if (exporterOption === undefined) wanted = exportersFromEnv(env.OTEL_TRACES_EXPORTER, warn);
+  else if (exporterOption === 'none') wanted = [];
+  else wanted = Array.isArray(exporterOption) ? exporterOption : [exporterOption];
+  const exporters = wanted.map((item, i) => {
+    if (isExporter(item)) return item;
+    if (item === 'otlp') return otlpExporter(protocol, endpoint);
+    if (item === 'console') return new ConsoleSpanExporter();
+    throw invalidOption(
+      Array.isArray(exporterOption) ? `tracing.exporter[${i}]` : 'tracing.exporter',
+      '"otlp", "console", "none", a SpanExporter or a list of them',
+      item,
+    );
   });
-  const spanProcessors: SpanProcessor[] =
-    exporter === undefined
-      ? []
-      : [
-          processorKind === 'simple'
-            ? new SimpleSpanProcessor(exporter)
-            : new BatchSpanProcessor(exporter, options.batch),
-        ];
+
+  // obskit's defaults (the service identity) under what the environment and the detectors say
+  // (`OTEL_RESOURCE_ATTRIBUTES`, `OTEL_SERVICE_NAME`, host, process), under what the code gives.
+  const identity = serviceIdentity({}, 'tracing');
+  const resource = defaultResource()
+    .merge(
+      resourceFromAttributes({
+        [ATTR_SERVICE_NAME]: identity.service,
+        [ATTR_SERVICE_VERSION]: identity.version,
+        [ATTR_DEPLOYMENT_ENVIRONMENT_NAME]: identity.env,
+      }),
+    )
+    .merge(detectResources({ detectors: [envDetector, hostDetector, processDetector] }))
+    .merge(
+      resourceFromAttributes({
+        ...(serviceName === undefined ? {} : { [ATTR_SERVICE_NAME]: serviceName }),
+        ...(serviceVersion === undefined ? {} : { [ATTR_SERVICE_VERSION]: serviceVersion }),
+        ...(environment === undefined ? {} : { [ATTR_DEPLOYMENT_ENVIRONMENT_NAME]: environment }),
+        ...resourceAttributes,
+      }),
+    );
+  const spanProcessors: SpanProcessor[] = exporters.map((exporter) =>
+    processorKind === 'simple'
+      ? new SimpleSpanProcessor(exporter)
+      : new BatchSpanProcessor(exporter, options.batch),
+  );
   const provider = new NodeTracerProvider({
     resource,
-    sampler: samplerFromEnv(sampleRatio),
+    sampler: samplerFromEnv(sampleRatio, env, warn),
     spanProcessors,
   });
-  const propagator: TextMapPropagator = new CompositePropagator({
-    propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()],
+  provider.register({
+    propagator: propagatorFromEnv(env.OTEL_PROPAGATORS, warn),
+    contextManager: new SharedContextManager().enable(),
   });
-  provider.register({ propagator, contextManager: new SharedContextManager().enable() });
-  const incoming = options.incomingHttpSpans === true;
-  const unregister = registerInstrumentations({
-    tracerProvider: provider,
-    instrumentations: [
-      // Incoming requests get their span from the framework adapter; leaving the server side
-      // unpatched saves a context switch per request.
-      new HttpInstrumentation(incoming ? {} : { disableIncomingRequestInstrumentation: true }),
-      ...((options.instrumentations ?? []) as never[]),
-    ],
-  });
+
+  const incoming = optionBoolean(options.incomingHttpSpans, 'tracing.incomingHttpSpans', false);
+  const instrumentations: Instrumentation[] = [...(options.instrumentations ?? [])];
+  const stops: (() => void)[] = [];
+  const httpByChannel = httpClientRequestCreated();
+  if (outgoing) {
+    // fetch: undici's diagnostics channels, whatever was loaded first. A call that carries its
+    // own traceparent (a proxy forwarding it) keeps it, as node:http calls do.
+    instrumentations.push(new UndiciInstrumentation({ ignoreRequestHook: setsTraceparent }));
+    if (httpByChannel) stops.push(traceOutgoingHttp(provider.getTracer('@obskit/tracing')));
+    else if (store[kPreloaded] !== true) {
+      warn(
+        'outgoing node:http calls are traced only when tracing starts before node:http is loaded on this Node.js (22.14 and later announce them on a diagnostics channel): start it with node --import @obskit/tracing/register; fetch calls are traced',
+      );
+    }
+  }
+  // instrumentation-http patches node:http when it loads: for incoming spans on request, and
+  // for outgoing calls where Node.js announces none on a channel.
+  if (incoming || (outgoing && !httpByChannel)) {
+    instrumentations.push(
+      new HttpInstrumentation({
+        disableIncomingRequestInstrumentation: !incoming,
+        disableOutgoingRequestInstrumentation: !outgoing || httpByChannel,
+      }),
+    );
+  }
+  const unregister = registerInstrumentations({ tracerProvider: provider, instrumentations });
 
   let stopped: Promise<void> | undefined;
   const handle: TracingHandle = {
@@ -252,6 +273,7 @@ export function startTracing(options: TracingOptions = {}): TracingHandle {
     forceFlush: () => provider.forceFlush(),
     shutdown() {
       stopped ??= (async () => {
+        for (const stop of stops) stop();
         unregister();
         await provider.shutdown();
         trace.disable();

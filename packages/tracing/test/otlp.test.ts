@@ -20,16 +20,26 @@ interface OtlpSpan {
   attributes: { key: string; value: { stringValue?: string; intValue?: string | number } }[];
 }
 
-/** An OTLP/HTTP (JSON) receiver on 127.0.0.1 that keeps what arrives. */
+interface Export {
+  contentType: string;
+  body: Buffer;
+  /** The decoded resource and spans, for http/json. */
+  resource: Record<string, string>;
+  spans: OtlpSpan[];
+}
+
+/** An OTLP/HTTP receiver on 127.0.0.1 that keeps what arrives (JSON decoded, protobuf raw). */
 async function receiver() {
-  const received: { resource: Record<string, string>; spans: OtlpSpan[] }[] = [];
+  const received: Export[] = [];
   const running = await listen(
     createServer((req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        if (req.url === '/v1/traces') {
-          const payload = JSON.parse(body) as {
+        const body = Buffer.concat(chunks);
+        const contentType = String(req.headers['content-type'] ?? '');
+        if (req.url === '/v1/traces' && contentType.includes('json')) {
+          const payload = JSON.parse(body.toString('utf8')) as {
             resourceSpans: {
               resource: { attributes: { key: string; value: { stringValue?: string } }[] };
               scopeSpans: { spans: OtlpSpan[] }[];
@@ -39,10 +49,17 @@ async function receiver() {
             const resource = Object.fromEntries(
               rs.resource.attributes.map((a) => [a.key, a.value.stringValue ?? '']),
             );
-            received.push({ resource, spans: rs.scopeSpans.flatMap((s) => s.spans) });
+            received.push({
+              contentType,
+              body,
+              resource,
+              spans: rs.scopeSpans.flatMap((scope) => scope.spans),
+            });
           }
+        } else if (req.url === '/v1/traces') {
+          received.push({ contentType, body, resource: {}, spans: [] });
         }
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        res.writeHead(200, { 'content-type': contentType || 'application/json' }).end();
       });
     }),
   );
@@ -50,26 +67,37 @@ async function receiver() {
   return { url: running.url, received };
 }
 
+interface Run {
+  code: number | null;
+  output: string;
+}
+
 async function runPreloaded(
   flag: '--import' | '--require',
   script: string,
   endpoint: string,
-): Promise<number | null> {
+  env: Record<string, string> = {},
+): Promise<Run> {
   const child = spawn(process.execPath, [flag, '@obskit/tracing/register', script], {
     cwd: packageDir,
     env: {
       ...process.env,
       OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
       OTEL_SERVICE_NAME: 'preloaded',
-      OTEL_RESOURCE_ATTRIBUTES: 'team=payments,region=eu%2Dwest',
+      OTEL_RESOURCE_ATTRIBUTES: 'team=payments,region=eu%2Dwest,service.version=2.0.0',
       OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      ...env,
     },
-    stdio: 'inherit',
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
   const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
   const [code] = (await once(child, 'exit')) as [number | null];
   clearTimeout(timer);
-  return code;
+  return { code, output };
 }
 
 describe('preload and OTLP export', () => {
@@ -80,7 +108,8 @@ describe('preload and OTLP export', () => {
     'node %s @obskit/tracing/register exports route-named spans over OTLP/HTTP',
     async (flag, script) => {
       const { url, received } = await receiver();
-      expect(await runPreloaded(flag, script, url)).toBe(0);
+      const run = await runPreloaded(flag, script, url);
+      expect(run.code, run.output).toBe(0);
       const spans = received.flatMap((r) => r.spans);
       const server = spans.find((s) => s.name === 'GET /users/:id');
       expect(server, JSON.stringify(spans.map((s) => s.name))).toBeDefined();
@@ -89,9 +118,46 @@ describe('preload and OTLP export', () => {
       expect(resource['service.name']).toBe('preloaded');
       expect(resource.team).toBe('payments');
       expect(resource.region).toBe('eu-west');
+      // OTEL_RESOURCE_ATTRIBUTES wins over obskit's defaults; the SDK and the detectors add theirs.
+      expect(resource['service.version']).toBe('2.0.0');
+      expect(resource['deployment.environment.name']).toBe(process.env.NODE_ENV || 'development');
+      expect(resource['telemetry.sdk.name']).toBe('opentelemetry');
+      expect(resource['telemetry.sdk.language']).toBe('nodejs');
+      expect(resource['host.name']).toBeTruthy();
+      expect(resource['process.runtime.name']).toBe('nodejs');
     },
     30_000,
   );
+
+  it("exports http/protobuf by default, the specification's default protocol", async () => {
+    const { url, received } = await receiver();
+    const run = await runPreloaded('--import', 'test/fixtures/app.mjs', url, {
+      OTEL_EXPORTER_OTLP_PROTOCOL: '',
+    });
+    expect(run.code, run.output).toBe(0);
+    expect(received.length).toBeGreaterThan(0);
+    expect(received[0]?.contentType).toBe('application/x-protobuf');
+    // Strings travel as raw UTF-8 in protobuf: the span name is in the payload.
+    expect(received.some((r) => r.body.includes('GET /users/:id'))).toBe(true);
+  }, 30_000);
+
+  it('takes a list in OTEL_TRACES_EXPORTER, and warns on what it does not know instead of failing', async () => {
+    const { url, received } = await receiver();
+    const run = await runPreloaded('--import', 'test/fixtures/app.mjs', url, {
+      OTEL_TRACES_EXPORTER: 'otlp,console,zipkin',
+      OTEL_PROPAGATORS: 'tracecontext,xray',
+      OTEL_TRACES_SAMPLER: 'sometimes',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+    });
+    expect(run.code, run.output).toBe(0);
+    // Exported over OTLP (http/protobuf, grpc being unsupported) and printed by the console exporter.
+    expect(received.some((r) => r.body.includes('GET /users/:id'))).toBe(true);
+    expect(run.output).toContain("name: 'GET /users/:id'");
+    expect(run.output).toContain('OTEL_TRACES_EXPORTER: unknown exporter \\"zipkin\\" ignored');
+    expect(run.output).toContain('OTEL_PROPAGATORS: unknown propagator \\"xray\\" ignored');
+    expect(run.output).toContain('OTEL_TRACES_SAMPLER: unknown sampler \\"sometimes\\"');
+    expect(run.output).toContain('OTEL_EXPORTER_OTLP_PROTOCOL: \\"grpc\\" is not supported');
+  }, 30_000);
 });
 
 describe('without a started SDK', () => {

@@ -2,10 +2,26 @@ import { createLogger } from '@obskit/core';
 import { listen, logSink, type LogSink } from '@obskit/test-support';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import Fastify from 'fastify';
+import { get as httpGet } from 'node:http';
 import { context, propagation, trace } from '@opentelemetry/api';
 import { tracing as expressTracing, tracingErrors } from '../src/express.js';
-import { tracing as fastifyTracing } from '../src/fastify.js';
-import { injectTraceContext, type TraceCarrier } from '../src/index.js';
+import { tracing as fastifyTracing, type TracingPluginOptions } from '../src/fastify.js';
+import { injectTraceContext, withSpan, type TraceCarrier } from '../src/index.js';
+
+/** Calls `url` with fetch and with http.get; resolves with the headers each call carried. */
+export async function callOut(
+  url: string,
+): Promise<{ viaFetch: Record<string, string>; viaHttp: Record<string, string> }> {
+  const viaFetch = (await (await fetch(url)).json()) as Record<string, string>;
+  const viaHttp = await new Promise<Record<string, string>>((resolve, reject) => {
+    httpGet(url, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve(JSON.parse(body) as Record<string, string>));
+    }).on('error', reject);
+  });
+  return { viaFetch, viaHttp };
+}
 
 export interface Running {
   url: string;
@@ -30,12 +46,19 @@ function inspect(): Record<string, unknown> {
 export const frameworks = [
   {
     name: 'fastify',
-    async start(): Promise<Running> {
+    async start(options: TracingPluginOptions = {}, downstream?: string): Promise<Running> {
       const sink = logSink();
       const logger = createLogger({ service: 'traced', destination: sink.stream });
       const carriers: TraceCarrier[] = [];
       const app = Fastify();
-      await app.register(fastifyTracing);
+      await app.register(fastifyTracing, options);
+      app.get('/nested', async () => {
+        logger.info('in the server span');
+        await withSpan('load', {}, async () => logger.info('in a nested span'));
+        return 'ok';
+      });
+      app.get('/call', async () => callOut(downstream!));
+      app.get('/internal/:job', async () => 'internal');
       app.get('/users/:id', async () => {
         logger.info('loading user');
         carriers.push(injectTraceContext());
@@ -60,12 +83,23 @@ export const frameworks = [
   },
   {
     name: 'express',
-    async start(): Promise<Running> {
+    async start(options: TracingPluginOptions = {}, downstream?: string): Promise<Running> {
       const sink = logSink();
       const logger = createLogger({ service: 'traced', destination: sink.stream });
       const carriers: TraceCarrier[] = [];
       const app = express();
-      app.use(expressTracing());
+      app.use(expressTracing(options));
+      app.get('/nested', async (_req, res) => {
+        logger.info('in the server span');
+        await withSpan('load', {}, async () => logger.info('in a nested span'));
+        res.send('ok');
+      });
+      app.get('/call', async (_req, res) => {
+        res.json(await callOut(downstream!));
+      });
+      app.get('/internal/:job', (_req, res) => {
+        res.send('internal');
+      });
       app.get('/users/:id', (_req, res) => {
         logger.info('loading user');
         carriers.push(injectTraceContext());

@@ -1,7 +1,9 @@
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { createLogger } from '@obskit/core';
-import { logSink, sleep } from '@obskit/test-support';
+import { createServer } from 'node:http';
+import { httpClientRequestCreated } from '@obskit/core/internal';
+import { listen, logSink, sleep, waitFor } from '@obskit/test-support';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runWithTraceContext, startTracing, withSpan, type TracingHandle } from '../src/index.js';
 import { frameworks, type Running } from './support.js';
@@ -21,6 +23,22 @@ afterEach(async () => {
   await Promise.all(closers.splice(0).map((close) => close()));
 });
 
+// Where Node.js announces node:http requests on a channel (22.14+), they are traced whatever
+// was loaded first; on Node.js 20 only when tracing starts before node:http is loaded.
+const httpTraced = httpClientRequestCreated();
+
+/** A downstream server that answers with the request headers it received. */
+async function echoHeaders(): Promise<{ url: string }> {
+  const running = await listen(
+    createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(req.headers));
+    }),
+  );
+  closers.push(running.close);
+  return { url: running.url };
+}
+
 const PARENT_TRACE = '0af7651916cd43dd8448eb211c80319c';
 const PARENT_SPAN = 'b7ad6b7169203331';
 
@@ -36,8 +54,8 @@ async function serverSpans(count = 1): Promise<ReadableSpan[]> {
 }
 
 describe.each(frameworks)('$name', (framework) => {
-  async function start(): Promise<Running> {
-    const running = await framework.start();
+  async function start(...args: Parameters<typeof framework.start>): Promise<Running> {
+    const running = await framework.start(...args);
     closers.push(running.close);
     return running;
   }
@@ -48,6 +66,7 @@ describe.each(frameworks)('$name', (framework) => {
       await fetch(`${url}/users/42?token=secret`, { headers: { 'x-secret': 'hidden' } })
     ).text();
     const [span] = await serverSpans();
+    const { port } = new URL(url);
     expect(span?.name).toBe('GET /users/:id');
     expect(span?.attributes).toEqual({
       'http.request.method': 'GET',
@@ -55,6 +74,11 @@ describe.each(frameworks)('$name', (framework) => {
       'url.scheme': 'http',
       'http.route': '/users/:id',
       'http.response.status_code': 200,
+      'server.address': '127.0.0.1',
+      'server.port': Number(port),
+      'network.protocol.version': '1.1',
+      'user_agent.original': 'node',
+      'client.address': '127.0.0.1',
     });
     expect(JSON.stringify(span?.attributes)).not.toContain('secret');
   });
@@ -79,7 +103,7 @@ describe.each(frameworks)('$name', (framework) => {
     expect(purge?.attributes['http.request.method_original']).toBe('PURGE');
   });
 
-  it('records a thrown error', async () => {
+  it('records a thrown error, the exception event naming the same type as error.type', async () => {
     const { url } = await start();
     expect((await fetch(`${url}/boom`)).status).toBe(500);
     const [span] = await serverSpans();
@@ -87,7 +111,9 @@ describe.each(frameworks)('$name', (framework) => {
     expect(span?.attributes['http.response.status_code']).toBe(500);
     expect(span?.attributes['error.type']).toBe('TypeError');
     expect(span?.status.code).toBe(SpanStatusCode.ERROR);
-    expect(span?.events.some((e) => e.name === 'exception')).toBe(true);
+    const exception = span?.events.find((e) => e.name === 'exception');
+    expect(exception?.attributes?.['exception.type']).toBe('TypeError');
+    expect(exception?.attributes?.['exception.message']).toBe('bad thing');
   });
 
   it('continues an incoming traceparent and correlates the log line', async () => {
@@ -136,6 +162,84 @@ describe.each(frameworks)('$name', (framework) => {
     expect(span?.name).toBe('GET /slow');
     expect(span?.attributes['error.type']).toBe('aborted');
     expect(span?.attributes).not.toHaveProperty('http.response.status_code');
+  });
+
+  it('records url.query when asked, with the configured and the signature parameters redacted', async () => {
+    const { url } = await start({ urlQuery: { redact: ['token'] } });
+    await (await fetch(`${url}/users/1?page=2&token=s3cret&sig=abc&q=a%20b`)).text();
+    const [span] = await serverSpans();
+    expect(span?.attributes['url.query']).toBe('page=2&token=REDACTED&sig=REDACTED&q=a%20b');
+    expect(span?.attributes['url.path']).toBe('/users/1');
+  });
+
+  it('makes no span for ignored route templates or what the ignore predicate says', async () => {
+    const byTemplate = await start({ ignore: ['/internal/:job'] });
+    await (await fetch(`${byTemplate.url}/internal/7`)).text();
+    await (await fetch(`${byTemplate.url}/users/1`)).text();
+    const byPredicate = await start({ ignore: (req) => req.headers['x-synthetic'] === '1' });
+    await (await fetch(`${byPredicate.url}/users/2`, { headers: { 'x-synthetic': '1' } })).text();
+    await (await fetch(`${byPredicate.url}/users/3`)).text();
+    const spans = await serverSpans(2);
+    await sleep(50);
+    const paths = exporter
+      .getFinishedSpans()
+      .filter((s) => s.kind === SpanKind.SERVER)
+      .map((s) => s.attributes['url.path'])
+      .sort();
+    expect(paths).toEqual(['/users/1', '/users/3']);
+    expect(spans).toHaveLength(2);
+  });
+
+  it('writes the span_id of a nested span in log lines inside it', async () => {
+    const { url, sink } = await start();
+    await (await fetch(`${url}/nested`)).text();
+    const [server] = await serverSpans();
+    const nested = exporter.getFinishedSpans().find((s) => s.name === 'load');
+    const outer = sink.lines().find((l) => l.msg === 'in the server span');
+    const inner = sink.lines().find((l) => l.msg === 'in a nested span');
+    expect(outer?.span_id).toBe(server?.spanContext().spanId);
+    expect(inner?.span_id).toBe(nested?.spanContext().spanId);
+    expect(inner?.trace_id).toBe(server?.spanContext().traceId);
+    expect(nested?.parentSpanContext?.spanId).toBe(server?.spanContext().spanId);
+  });
+
+  it('carries the trace to outgoing fetch and node:http calls, each under a CLIENT span', async () => {
+    const downstream = await echoHeaders();
+    const { url } = await start({}, downstream.url);
+    const body = (await (await fetch(`${url}/call`)).json()) as {
+      viaFetch: Record<string, string>;
+      viaHttp: Record<string, string>;
+    };
+    const [server] = await serverSpans();
+    const traceId = server?.spanContext().traceId;
+    await waitFor(
+      () =>
+        exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.CLIENT).length >=
+        (httpTraced ? 2 : 1),
+      5000,
+      'the client spans',
+    );
+    const clients = exporter
+      .getFinishedSpans()
+      .filter((s) => s.kind === SpanKind.CLIENT && s.spanContext().traceId === traceId);
+    const viaFetch = body.viaFetch.traceparent?.split('-');
+    expect(viaFetch?.[1]).toBe(traceId);
+    // The downstream's parent is the client span, itself a child of the server span.
+    const fetchSpan = clients.find((s) => s.spanContext().spanId === viaFetch?.[2]);
+    expect(fetchSpan?.parentSpanContext?.spanId).toBe(server?.spanContext().spanId);
+    expect(fetchSpan?.attributes['http.response.status_code']).toBe(200);
+    expect(fetchSpan?.attributes['server.address']).toBe('127.0.0.1');
+    if (httpTraced) {
+      const viaHttp = body.viaHttp.traceparent?.split('-');
+      expect(viaHttp?.[1]).toBe(traceId);
+      const httpSpan = clients.find((s) => s.spanContext().spanId === viaHttp?.[2]);
+      expect(httpSpan?.name).toBe('GET');
+      expect(httpSpan?.attributes['url.full']).toBe(`${downstream.url}/`);
+      expect(httpSpan?.parentSpanContext?.spanId).toBe(server?.spanContext().spanId);
+    } else {
+      // Node.js 20: node:http was loaded before tracing started (see the README).
+      expect(body.viaHttp.traceparent).toBeUndefined();
+    }
   });
 
   it.each([
