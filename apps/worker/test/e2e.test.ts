@@ -27,6 +27,8 @@ describe('demo API and worker, end to end', () => {
     const env = {
       DATA_DIR: dataDir(),
       OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+      // The receiver below decodes OTLP's JSON encoding (obskit exports http/protobuf by default).
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       OTEL_BSP_SCHEDULE_DELAY: '100',
     };
     const api = await startApp('api', env);

@@ -1,12 +1,17 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { expressRouteTemplate, requestLogger, type Logger } from '@obskit/core/internal';
+import {
+  expressRouteTemplate,
+  noteRequestError,
+  requestLogger,
+  type Logger,
+} from '@obskit/core/internal';
 import { health, type HealthMiddleware } from '@obskit/health/express';
 import { metrics, type MetricsMiddleware } from '@obskit/metrics/express';
 import { requestId } from '@obskit/request-id/express';
-import { tracing, tracingErrors } from '@obskit/tracing/express';
+import { tracing } from '@obskit/tracing/express';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { createAccessLog } from './access-log.js';
 import { resolveOptions, type ObskitOptions } from './options.js';
+import { createRequestLog, type RequestLogOptions } from './request-log.js';
 
 export type { ObskitOptions } from './options.js';
 
@@ -35,7 +40,10 @@ export type ObskitMiddleware = RequestHandler & {
   health: HealthMiddleware['health'] | undefined;
   /** Hands obskit the server for startup and graceful shutdown; returns it. */
   attach(server: Server): Server;
-  /** After the routes: records thrown errors on the span. */
+  /**
+   * After the routes: notes a thrown error for the span, the error log line and `onError`, and
+   * passes it on to the app's own error handler unchanged.
+   */
   errors(): ErrorRequestHandler;
 };
 
@@ -43,18 +51,23 @@ type Next = (err?: unknown) => void;
 type Handler = (req: IncomingMessage, res: ServerResponse, next: Next) => void;
 type Logged = IncomingMessage & { id?: string; log?: Logger };
 
-/** `req.log`/`res.log` and the access line: what the umbrella adds to the features. */
-function requestLogging(logger: Logger, accessLog: boolean): Handler {
-  const access = accessLog ? createAccessLog(logger) : undefined;
+/** `req.log`/`res.log`, the access and error lines: what the umbrella adds to the features. */
+function requestLogging(logger: Logger, options: RequestLogOptions): Handler {
+  const lines = createRequestLog(logger, options);
   return (req, res, next) => {
     const id = (req as Logged).id;
     const log = id === undefined ? logger : requestLogger(logger, id);
     (req as Logged).log = log;
     (res as ServerResponse & { log?: Logger }).log = log;
-    access?.track(req, res, () => expressRouteTemplate(req));
+    lines.track(req, res, () => expressRouteTemplate(req));
     next();
   };
 }
+
+const errors = (): ErrorRequestHandler => (error: unknown, req, _res, next) => {
+  noteRequestError(req, error);
+  next(error);
+};
 
 /** The handlers in order, as one middleware; an error skips the rest, as in Express. */
 function compose(handlers: Handler[]): Handler {
@@ -81,8 +94,8 @@ export function obskit(options: ObskitOptions): ObskitMiddleware {
   const healthMw = resolved.health !== false ? health(resolved.health) : undefined;
   const handlers: Handler[] = [];
   if (resolved.requestId !== false) handlers.push(requestId(resolved.requestId) as Handler);
-  handlers.push(requestLogging(logger, resolved.accessLog));
-  if (resolved.tracing) handlers.push(tracing() as Handler);
+  handlers.push(requestLogging(logger, resolved));
+  if (resolved.tracing !== false) handlers.push(tracing(resolved.tracing) as Handler);
   if (metricsMw !== undefined) handlers.push(metricsMw as unknown as Handler);
   if (healthMw !== undefined) handlers.push(healthMw as unknown as Handler);
 
@@ -96,7 +109,7 @@ export function obskit(options: ObskitOptions): ObskitMiddleware {
     server.once('close', () => void metricsMw?.close());
     return server;
   };
-  middleware.errors = tracingErrors;
+  middleware.errors = errors;
   return middleware;
 }
 

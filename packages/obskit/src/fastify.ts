@@ -1,13 +1,13 @@
 import type { IncomingMessage } from 'node:http';
-import { childLoggerFactory, type Logger } from '@obskit/core/internal';
+import { childLoggerFactory, noteRequestError, type Logger } from '@obskit/core/internal';
 import { health } from '@obskit/health/fastify';
 import { metrics } from '@obskit/metrics/fastify';
 import { requestId, requestIdServerOptions } from '@obskit/request-id/fastify';
 import { tracing } from '@obskit/tracing/fastify';
 import fastify, { type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
 import fp from 'fastify-plugin';
-import { createAccessLog } from './access-log.js';
 import { resolveOptions, type ObskitOptions } from './options.js';
+import { createRequestLog } from './request-log.js';
 
 export type { ObskitOptions } from './options.js';
 
@@ -64,14 +64,16 @@ const plugin: FastifyPluginAsync<ObskitOptions> = async (app, options) => {
     logger: options.logger ?? (app.log as unknown as Logger),
   });
   if (resolved.requestId !== false) await app.register(requestId, resolved.requestId);
-  if (resolved.accessLog) {
-    const access = createAccessLog(resolved.logger);
-    app.addHook('onRequest', (request, reply, next) => {
-      access.track(request.raw, reply.raw, () => request.routeOptions.url);
-      next();
-    });
-  }
-  if (resolved.tracing) await app.register(tracing);
+  const lines = createRequestLog(resolved.logger, resolved);
+  app.addHook('onRequest', (request, reply, next) => {
+    lines.track(request.raw, reply.raw, () => request.routeOptions.url);
+    next();
+  });
+  app.addHook('onError', (request, _reply, error, next) => {
+    noteRequestError(request.raw, error);
+    next();
+  });
+  if (resolved.tracing !== false) await app.register(tracing, resolved.tracing);
   if (resolved.metrics !== false) await app.register(metrics, resolved.metrics);
   if (resolved.health !== false) await app.register(health, resolved.health);
 };

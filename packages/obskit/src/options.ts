@@ -1,7 +1,7 @@
 import {
   createLogger,
   invalidOption,
-  optionBoolean,
+  optionFunction,
   optionObject,
   optionString,
   serviceIdentity,
@@ -11,6 +11,14 @@ import type { HealthOptions } from '@obskit/health';
 import { Registry, type HttpMetricsOptions } from '@obskit/metrics';
 import type { RequestIdOptions } from '@obskit/request-id';
 import { getTracingHandle, startTracing, type TracingOptions } from '@obskit/tracing';
+import type { TracingPluginOptions } from '@obskit/tracing/fastify';
+import type { AccessLogOptions, OnError } from './request-log.js';
+
+/** The server spans' options, as the tracing plugin and middleware take them. */
+export type ServerSpanOptions = Pick<
+  TracingPluginOptions,
+  'ignore' | 'urlQuery' | 'includeObskitEndpoints' | 'logger'
+>;
 
 export interface ObskitOptions {
   /** Service name for logs, traces and health. */
@@ -22,12 +30,24 @@ export interface ObskitOptions {
   /** The logger; default `createLogger({ service, version, env })`. */
   logger?: Logger;
   requestId?: RequestIdOptions | false;
-  /** Started here unless tracing already runs. */
-  tracing?: TracingOptions | false;
+  /**
+   * Tracing, started here unless it already runs (`startTracing` options), and the server spans'
+   * own options (`ignore`, `urlQuery`, `includeObskitEndpoints`).
+   */
+  tracing?: (TracingOptions & ServerSpanOptions) | false;
   metrics?: HttpMetricsOptions | false;
   health?: HealthOptions | false;
-  /** One access log line per request. Default true. */
-  accessLog?: boolean;
+  /**
+   * One access log line per request (`request completed`). Default true; `false` for none, or
+   * `{ customLogLevel, ignore }` as pino-http takes them.
+   */
+  accessLog?: boolean | AccessLogOptions;
+  /**
+   * Called once for each request that fails (a 5xx with an error), with the error and
+   * `{ request, route, statusCode, reqId, traceId, spanId }`; one that throws is reported once
+   * and ignored. `sentryOnError(Sentry)` from `obskit/sentry` reports to Sentry.
+   */
+  onError?: OnError;
 }
 
 /** The umbrella's options resolved once: each feature's own options, ready to pass on. */
@@ -37,10 +57,20 @@ export interface ResolvedOptions {
   env: string;
   logger: Logger;
   requestId: RequestIdOptions | false;
-  tracing: boolean;
+  /** The server spans' options, or false when tracing is off. */
+  tracing: ServerSpanOptions | false;
   metrics: HttpMetricsOptions | false;
   health: HealthOptions | false;
-  accessLog: boolean;
+  accessLog: boolean | AccessLogOptions;
+  onError: OnError | undefined;
+}
+
+function accessLogOption(value: ObskitOptions['accessLog']): boolean | AccessLogOptions {
+  if (value === undefined || typeof value === 'boolean') return value ?? true;
+  optionObject(value, 'obskit.accessLog');
+  optionFunction(value.customLogLevel, 'obskit.accessLog.customLogLevel');
+  optionFunction(value.ignore, 'obskit.accessLog.ignore');
+  return value;
 }
 
 function section<T extends object>(value: T | false | undefined, path: string): T | false {
@@ -61,7 +91,7 @@ export function resolveOptions(options: ObskitOptions): ResolvedOptions {
   );
   const logger = options.logger ?? createLogger(identity);
   const tracingOptions = section(options.tracing, 'obskit.tracing');
-  let tracing = false;
+  let tracing: ServerSpanOptions | false = false;
   if (tracingOptions !== false) {
     const handle =
       getTracingHandle() ??
@@ -72,7 +102,10 @@ export function resolveOptions(options: ObskitOptions): ResolvedOptions {
         logger,
         ...tracingOptions,
       });
-    tracing = handle.enabled;
+    if (handle.enabled) {
+      const { ignore, urlQuery, includeObskitEndpoints } = tracingOptions;
+      tracing = { logger, ignore, urlQuery, includeObskitEndpoints };
+    }
   }
   const requestId = section(options.requestId, 'obskit.requestId');
   let health = section(options.health, 'obskit.health');
@@ -109,6 +142,7 @@ export function resolveOptions(options: ObskitOptions): ResolvedOptions {
                     ],
                   },
           },
-    accessLog: optionBoolean(options.accessLog, 'obskit.accessLog', true),
+    accessLog: accessLogOption(options.accessLog),
+    onError: optionFunction<OnError>(options.onError, 'obskit.onError'),
   };
 }

@@ -1,5 +1,5 @@
 import { createLogger, type Logger } from '@obskit/core';
-import { listen, logSink, sleep, type LogSink } from '@obskit/test-support';
+import { listen, logSink, sleep, waitFor, type LogSink } from '@obskit/test-support';
 import { SpanKind } from '@opentelemetry/api';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -25,6 +25,8 @@ interface Running {
   url: string;
   sink: LogSink;
 }
+
+class PaymentDeclined extends Error {}
 
 function routes(logger: () => Logger) {
   return {
@@ -76,6 +78,9 @@ const frameworks = [
       app.get('/boom', async () => {
         throw new Error('boom');
       });
+      app.get('/declined', async () => {
+        throw new PaymentDeclined('card declined');
+      });
       app.get('/log', async (request) => useRequestLogger(request.log as Logger));
       app.get('/slow', async () => {
         await sleep(300);
@@ -107,6 +112,9 @@ const frameworks = [
       });
       app.get('/boom', () => {
         throw new Error('boom');
+      });
+      app.get('/declined', () => {
+        throw new PaymentDeclined('card declined');
       });
       app.get('/log', async (req, res) => {
         expect(res.log).toBe(req.log);
@@ -231,6 +239,131 @@ describe.each(frameworks)('obskit on $name', (framework) => {
     expect(text).toContain('http_requests_total{method="GET",route="/slow",status_code="499"} 1');
     expect(text).not.toMatch(/route="\/slow",status_code="200"/);
     expect(text).toMatch(/^http_requests_in_flight 0$/m);
+  });
+
+  it('leaves one error line per failed request, with err, ids, route and status, and the access line at error', async () => {
+    const { url, sink } = await framework.start();
+    const response = await fetch(`${url}/declined`, { headers: { 'x-request-id': 'req-err' } });
+    expect(response.status).toBe(500);
+    await waitFor(
+      () => sink.lines().some((l) => l.msg === 'request completed'),
+      5000,
+      'the access line',
+    );
+    const span = exporter
+      .getFinishedSpans()
+      .find((s) => s.kind === SpanKind.SERVER && s.name === 'GET /declined');
+    const failures = sink.lines().filter((l) => l.err !== undefined);
+    expect(failures).toHaveLength(1);
+    const [failure] = failures as [Record<string, unknown> & { err: Record<string, string> }];
+    expect(failure).toMatchObject({
+      level: 'error',
+      msg: 'request failed',
+      reqId: 'req-err',
+      trace_id: span?.spanContext().traceId,
+      span_id: span?.spanContext().spanId,
+      method: 'GET',
+      route: '/declined',
+      statusCode: 500,
+    });
+    expect(failure.err).toMatchObject({ type: 'PaymentDeclined', message: 'card declined' });
+    expect(failure.err.stack).toContain('card declined');
+    // One name for the error's type in the log line, the span and its exception event.
+    expect(span?.attributes['error.type']).toBe('PaymentDeclined');
+    const exception = span?.events.find((e) => e.name === 'exception');
+    expect(exception?.attributes?.['exception.type']).toBe('PaymentDeclined');
+    const access = sink.lines().find((l) => l.msg === 'request completed');
+    expect(access).toMatchObject({ level: 'error', statusCode: 500, route: '/declined' });
+    expect(sink.lines().filter((l) => l.level === 'error')).toHaveLength(2);
+  });
+
+  it('calls onError once per failure, with the request, route and ids; a throwing onError is reported once', async () => {
+    const calls: {
+      message: string;
+      route?: string;
+      reqId?: string;
+      traceId?: string;
+      status: number;
+    }[] = [];
+    const { url, sink } = await framework.start({
+      onError: (err, info) => {
+        calls.push({
+          message: (err as Error).message,
+          route: info.route,
+          reqId: info.reqId,
+          traceId: info.traceId,
+          status: info.statusCode,
+        });
+        throw new Error('reporter down');
+      },
+    });
+    await (await fetch(`${url}/declined`, { headers: { 'x-request-id': 'on-err-1' } })).text();
+    await (await fetch(`${url}/boom`, { headers: { 'x-request-id': 'on-err-2' } })).text();
+    await (await fetch(`${url}/users/1`)).text();
+    await waitFor(() => calls.length === 2, 5000, 'two onError calls');
+    expect(calls.map((c) => [c.message, c.route, c.reqId, c.status])).toEqual([
+      ['card declined', '/declined', 'on-err-1', 500],
+      ['boom', '/boom', 'on-err-2', 500],
+    ]);
+    expect(calls[0]?.traceId).toMatch(/^[0-9a-f]{32}$/);
+    await waitFor(
+      () => sink.lines().filter((l) => l.msg === 'request completed').length === 3,
+      5000,
+      'the access lines',
+    );
+    const reported = sink.lines().filter((l) => String(l.msg).startsWith('obskit.onError threw'));
+    expect(reported).toHaveLength(1);
+    expect(reported[0]?.level).toBe('warn');
+  });
+
+  it('sets the access line level with customLogLevel, and skips requests ignore names', async () => {
+    const { url, sink } = await framework.start({
+      accessLog: {
+        customLogLevel: (_req, res) => (res.statusCode === 404 ? 'warn' : 'info'),
+        ignore: (req) => req.headers['x-quiet'] === '1',
+      },
+    });
+    await (await fetch(`${url}/nowhere`)).text();
+    await (await fetch(`${url}/users/1`, { headers: { 'x-quiet': '1' } })).text();
+    await (await fetch(`${url}/users/2`)).text();
+    await waitFor(
+      () => sink.lines().filter((l) => l.msg === 'request completed').length === 2,
+      5000,
+      'two access lines',
+    );
+    await sleep(20);
+    const access = sink.lines().filter((l) => l.msg === 'request completed');
+    expect(access.map((l) => [l.path, l.level])).toEqual([
+      ['/nowhere', 'warn'],
+      ['/users/2', 'info'],
+    ]);
+  });
+
+  it('makes no spans, series or access lines for its own endpoints', async () => {
+    const { url, sink } = await framework.start();
+    await (await fetch(`${url}/health/live`)).text();
+    await (await fetch(`${url}/health/ready`)).text();
+    await (await fetch(`${url}/metrics`)).text();
+    await (await fetch(`${url}/users/3`)).text();
+    await waitFor(
+      () => exporter.getFinishedSpans().some((s) => s.name === 'GET /users/:id'),
+      5000,
+      'the app span',
+    );
+    await sleep(20);
+    const names = exporter
+      .getFinishedSpans()
+      .filter((s) => s.kind === SpanKind.SERVER)
+      .map((s) => s.name);
+    expect(names).toEqual(['GET /users/:id']);
+    const text = await (await fetch(`${url}/metrics`)).text();
+    expect(text).not.toMatch(/route="\/(health|metrics)/);
+    expect(
+      sink
+        .lines()
+        .filter((l) => l.msg === 'request completed')
+        .map((l) => l.path),
+    ).toEqual(['/users/3']);
   });
 
   it('answers other methods on its endpoint paths like any unknown route', async () => {
