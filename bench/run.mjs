@@ -64,7 +64,16 @@ const all = readdirSync(serversDir)
   .filter((f) => f.endsWith('.mjs') && !f.startsWith('_'))
   .map((f) => f.slice(0, -4))
   .sort((a, b) => a.localeCompare(b));
-const frameworkOf = (name) => name.split('-')[0];
+// A configuration's group is the longest prefix with a `-bare` configuration of its own
+// (`fastify-fetch-obskit-full` is compared with `fastify-fetch-bare`), else its framework.
+const frameworkOf = (name) => {
+  const parts = name.split('-');
+  for (let i = parts.length - 1; i >= 1; i--) {
+    const prefix = parts.slice(0, i).join('-');
+    if (all.includes(`${prefix}-bare`)) return prefix;
+  }
+  return parts[0];
+};
 const bareOf = (name) => `${frameworkOf(name)}-bare`;
 
 if (values.list) {

@@ -16,6 +16,24 @@ export function expressRoutes(app) {
   });
 }
 
+/** The same two routes, each making one outgoing fetch to `downstream` first. */
+export function fastifyFetchRoutes(app, downstream) {
+  app.get('/', async () => ({ hello: 'world', ...(await (await fetch(downstream)).json()) }));
+  app.get('/users/:id', async (request) => ({
+    ...user(request.params.id),
+    ...(await (await fetch(downstream)).json()),
+  }));
+}
+
+export function expressFetchRoutes(app, downstream) {
+  app.get('/', async (_req, res) => {
+    res.json({ hello: 'world', ...(await (await fetch(downstream)).json()) });
+  });
+  app.get('/users/:id', async (req, res) => {
+    res.json({ ...user(req.params.id), ...(await (await fetch(downstream)).json()) });
+  });
+}
+
 const host = process.env.HOST ?? '127.0.0.1';
 const port = Number(process.env.PORT ?? 0);
 

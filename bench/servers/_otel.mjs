@@ -14,14 +14,15 @@ export const droppingExporter = {
 
 /**
  * The OpenTelemetry SDK as users assemble it by hand: a NodeTracerProvider with a batch
- * processor (spans dropped), instrumentation-http, and the framework instrumentation given.
+ * processor (spans dropped), instrumentation-http, the framework instrumentation given, and any
+ * more (instrumentation-undici for the configurations that call out with fetch).
  */
-export function startPeerOtel(frameworkInstrumentation) {
+export function startPeerOtel(frameworkInstrumentation, ...more) {
   const provider = new NodeTracerProvider({
     spanProcessors: [new BatchSpanProcessor(droppingExporter)],
   });
   provider.register();
   registerInstrumentations({
-    instrumentations: [new HttpInstrumentation(), frameworkInstrumentation],
+    instrumentations: [new HttpInstrumentation(), frameworkInstrumentation, ...more],
   });
 }

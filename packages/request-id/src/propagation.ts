@@ -86,13 +86,19 @@ interface UndiciRequest {
   addHeader?: (name: string, value: string) => unknown;
 }
 
+// The host name of an origin (`http://api.internal:8080`, `https://[::1]`), without a URL object
+// per call.
 function hostOf(origin: string | URL | undefined): string | undefined {
   if (origin === undefined) return undefined;
-  try {
-    return (typeof origin === 'string' ? new URL(origin) : origin).hostname;
-  } catch {
-    return undefined;
-  }
+  if (typeof origin !== 'string') return origin.hostname;
+  const start = origin.indexOf('://');
+  if (start === -1) return undefined;
+  let end = origin.indexOf('/', start + 3);
+  if (end === -1) end = origin.length;
+  const authority = origin.slice(origin.lastIndexOf('@', end) + 1 || start + 3, end);
+  if (authority.startsWith('[')) return authority.slice(0, authority.indexOf(']') + 1);
+  const colon = authority.indexOf(':');
+  return colon === -1 ? authority : authority.slice(0, colon);
 }
 
 function hasUndiciHeader(request: UndiciRequest, header: string): boolean {

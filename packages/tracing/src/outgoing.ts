@@ -30,10 +30,14 @@ const spans = new WeakMap<ClientRequest, Span>();
 
 const setter = {
   set(request: ClientRequest, key: string, value: string): void {
-    // A header the caller set (a proxy forwarding trace context) is kept.
-    if (request.getHeader(key) === undefined) request.setHeader(key, value);
+    request.setHeader(key, value);
   },
 };
+
+// A call that carries trace context of its own (a proxy forwarding it) keeps it: no span.
+function setsTraceContext(request: ClientRequest): boolean {
+  return propagation.fields().some((field) => request.getHeader(field) !== undefined);
+}
 
 function portOf(request: ClientRequest): number | undefined {
   const host = request.getHeader('host');
@@ -58,6 +62,7 @@ function portOf(request: ClientRequest): number | undefined {
 export function traceOutgoingHttp(tracer: Tracer): () => void {
   const onCreated = (message: unknown): void => {
     const { request } = message as { request: ClientRequest };
+    if (request.headersSent || setsTraceContext(request)) return;
     const original = request.method;
     const known = isStandardMethod(original);
     const port = portOf(request);
@@ -74,9 +79,7 @@ export function traceOutgoingHttp(tracer: Tracer): () => void {
       },
     });
     spans.set(request, span);
-    if (!request.headersSent) {
-      propagation.inject(trace.setSpan(context.active(), span), request, setter);
-    }
+    propagation.inject(trace.setSpan(context.active(), span), request, setter);
   };
   const onResponse = (message: unknown): void => {
     const { request, response } = message as { request: ClientRequest; response: IncomingMessage };

@@ -129,11 +129,19 @@ function isExporter(value: unknown): value is SpanExporter {
   );
 }
 
-function setsTraceparent(request: { headers: string | (string | string[])[] }): boolean {
+// The headers of the trace propagators (traceparent, b3, x-b3-traceid…), known once registered.
+let traceFields: Set<string> | undefined;
+
+function setsTraceContext(request: { headers: string | (string | string[])[] }): boolean {
+  traceFields ??= new Set(propagation.fields().map((field) => field.toLowerCase()));
   const { headers } = request;
-  if (typeof headers === 'string') return /(^|\n)traceparent:/i.test(headers);
+  if (typeof headers === 'string') {
+    return headers
+      .split('\r\n')
+      .some((line) => traceFields!.has(line.slice(0, line.indexOf(':')).trim().toLowerCase()));
+  }
   for (let i = 0; i < headers.length; i += 2) {
-    if (String(headers[i]).toLowerCase() === 'traceparent') return true;
+    if (traceFields.has(String(headers[i]).toLowerCase())) return true;
   }
   return false;
 }
@@ -244,9 +252,10 @@ export function startTracing(options: TracingOptions = {}): TracingHandle {
   const stops: (() => void)[] = [];
   const httpByChannel = httpClientRequestCreated();
   if (outgoing) {
-    // fetch: undici's diagnostics channels, whatever was loaded first. A call that carries its
-    // own traceparent (a proxy forwarding it) keeps it, as node:http calls do.
-    instrumentations.push(new UndiciInstrumentation({ ignoreRequestHook: setsTraceparent }));
+    // fetch: undici's diagnostics channels, whatever was loaded first. A call that carries trace
+    // context of its own (a proxy forwarding it) keeps it, as node:http calls do.
+    traceFields = undefined;
+    instrumentations.push(new UndiciInstrumentation({ ignoreRequestHook: setsTraceContext }));
     if (httpByChannel) stops.push(traceOutgoingHttp(provider.getTracer('@obskit/tracing')));
     else if (store[kPreloaded] !== true) {
       warn(
