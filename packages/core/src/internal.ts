@@ -50,3 +50,4 @@ export { endpointOf, isEndpointPath, markEndpoint, registerEndpointPath } from '
 export { httpClientRequestCreated } from './channels.js';
 export { routeTemplateMatcher } from './route-match.js';
 export { noteRequestError, requestErrorOf } from './request-error.js';
+export { droppedLogLines, flushLogDestinations, logDestination } from './destination.js';

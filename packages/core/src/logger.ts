@@ -23,8 +23,8 @@ export interface LoggerOptions {
   /** Extra paths to redact, added to the defaults (authorization, cookie, set-cookie). */
   redact?: string[];
   /**
-   * Where lines go. Default: standard output through `logDestination()`, which writes the lines
-   * of one event-loop turn at once.
+   * Where lines go. Default: standard output through `logDestination()`, which never blocks the
+   * event loop and holds a bounded buffer while standard output takes nothing.
    */
   destination?: DestinationStream;
   /** Extra fields for every line. */
@@ -174,6 +174,10 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     redact: { paths: [...DEFAULT_REDACT_PATHS, ...(options.redact ?? [])], censor: '[Redacted]' },
   };
   const destination =
-    options.destination ?? (pretty ? prettyStream() : undefined) ?? logDestination();
+    options.destination ??
+    (pretty ? prettyStream() : undefined) ??
+    logDestination({
+      fields: { service: identity.service, env: identity.env, version: identity.version },
+    });
   return pino(settings, destination);
 }

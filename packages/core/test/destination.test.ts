@@ -1,9 +1,10 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import { waitFor } from '@obskit/test-support';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, logDestination, type LogDestination } from '../src/index.js';
 
@@ -20,7 +21,7 @@ function tempFile(): string {
   return join(dir, 'app.log');
 }
 
-function destinationTo(file: string, options: { maxPending?: number } = {}): LogDestination {
+function destinationTo(file: string, options: { maxBuffered?: number } = {}): LogDestination {
   const d = logDestination({ dest: file, ...options });
   open.push(d);
   return d;
@@ -33,61 +34,51 @@ const linesOf = (file: string) =>
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 describe('logDestination', () => {
-  it('holds the lines of one event-loop turn and writes them, in order, when the turn ends', async () => {
+  it('writes lines in order, off the event loop, and says when all are written', async () => {
     const file = tempFile();
-    const log = createLogger({ service: 'svc', destination: destinationTo(file) });
+    const d = destinationTo(file);
+    const log = createLogger({ service: 'svc', destination: d });
     log.info('one');
     log.warn({ n: 2 }, 'two');
     log.error('three');
-    expect(readFileSync(file, 'utf8')).toBe('');
-    await nextTurn();
+    expect(await d.flushWithin(5000)).toBe(true);
     expect(linesOf(file).map((l) => [l.level, l.msg])).toEqual([
       ['info', 'one'],
       ['warn', 'two'],
       ['error', 'three'],
     ]);
     log.info('four');
-    await nextTurn();
-    expect(linesOf(file).map((l) => l.msg)).toEqual(['one', 'two', 'three', 'four']);
-  });
-
-  it('writes at once when maxPending characters are held', () => {
-    const file = tempFile();
-    const d = destinationTo(file, { maxPending: 100 });
-    d.write(`${'a'.repeat(59)}\n`);
-    expect(readFileSync(file, 'utf8')).toBe('');
-    d.write(`${'b'.repeat(59)}\n`);
-    expect(readFileSync(file, 'utf8')).toBe(`${'a'.repeat(59)}\n${'b'.repeat(59)}\n`);
-  });
-
-  it('writes what it holds on flushSync, flush(cb) and end', async () => {
-    const file = tempFile();
-    const log = createLogger({ service: 'svc', destination: destinationTo(file) });
-    log.info('a');
-    log.flush();
-    expect(linesOf(file).map((l) => l.msg)).toEqual(['a']);
-    log.info('b');
     await new Promise<void>((resolve, reject) =>
       log.flush((err) => (err ? reject(err) : resolve())),
     );
-    expect(linesOf(file).map((l) => l.msg)).toEqual(['a', 'b']);
+    expect(linesOf(file).map((l) => l.msg)).toEqual(['one', 'two', 'three', 'four']);
+  });
+
+  it('writes what it holds on flushSync and end', async () => {
+    const file = tempFile();
     const d = destinationTo(file);
+    d.write('{"msg":"b"}\n');
+    expect(await d.flushWithin(5000)).toBe(true);
     d.write('{"msg":"c"}\n');
     d.flushSync();
+    expect(linesOf(file).map((l) => l.msg)).toEqual(['b', 'c']);
     d.write('{"msg":"d"}\n');
     d.end();
-    expect(linesOf(file).map((l) => l.msg)).toEqual(['a', 'b', 'c', 'd']);
     expect(() => d.write('{"msg":"e"}\n')).toThrow('write after end');
+    // end() writes what is held, then closes.
+    await waitFor(() => linesOf(file).length === 3, 5000, 'the held line');
+    expect(linesOf(file).map((l) => l.msg)).toEqual(['b', 'c', 'd']);
   });
 
   it('reopens the file after rotation, losing nothing', async () => {
     const file = tempFile();
     const d = destinationTo(file);
     d.write('{"msg":"before"}\n');
+    expect(await d.flushWithin(5000)).toBe(true);
     renameSync(file, `${file}.1`);
     d.reopen();
     d.write('{"msg":"after"}\n');
-    await nextTurn();
+    expect(await d.flushWithin(5000)).toBe(true);
     expect(linesOf(`${file}.1`).map((l) => l.msg)).toEqual(['before']);
     expect(linesOf(file).map((l) => l.msg)).toEqual(['after']);
   });
@@ -97,8 +88,9 @@ describe('logDestination', () => {
       'OBSKIT_ERR_INVALID_OPTION: logDestination.dest must be a file descriptor or a file path, got -1',
     );
     expect(() => logDestination({ dest: '' })).toThrow('logDestination.dest must be');
-    expect(() => logDestination({ maxPending: 0 })).toThrow('logDestination.maxPending');
-    expect(() => logDestination('/nonexistent-dir/obskit/app.log')).toThrow(/ENOENT/);
+    expect(() => logDestination({ maxBuffered: 10 })).toThrow(
+      'logDestination.maxBuffered must be an integer >= 1024, got 10',
+    );
   });
 
   // Real processes on the built package: standard output is a pipe, as under Kubernetes.
@@ -149,4 +141,77 @@ describe('logDestination', () => {
     expect(natural.code).toBe(0);
     expect(msgs(natural.stdout)).toEqual(['last words']);
   });
+
+  it('never stalls the event loop on a standard output nobody reads; drops past the bound, counts, says so once', async () => {
+    // The child logs 40 MB of lines while a timer ticks; its reader stops reading for 3 s.
+    const script = `
+      const { createLogger, logDestination } = await import(process.argv[1]);
+      const destination = logDestination({ maxBuffered: 1024 * 1024, fields: { service: 'child' } });
+      const log = createLogger({ service: 'child', destination });
+      const ticks = [];
+      let last = performance.now();
+      const timer = setInterval(() => { const now = performance.now(); ticks.push(now - last); last = now; }, 20);
+      const pad = 'x'.repeat(400);
+      for (let round = 0; round < 100; round++) {
+        for (let i = 0; i < 1000; i++) log.info({ round, i, pad }, 'line');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      clearInterval(timer);
+      process.stderr.write(JSON.stringify({ maxTick: Math.max(...ticks), dropped: destination.droppedLines }) + '\\n');
+      await destination.flushWithin(10_000);
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script, dist], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    // Read a little, then stop reading for 3 s: the pipe fills and writes cannot complete.
+    const chunks: Buffer[] = [];
+    child.stdout.once('data', (c: Buffer) => {
+      chunks.push(c);
+      child.stdout.pause();
+      setTimeout(() => {
+        child.stdout.on('data', (more: Buffer) => chunks.push(more));
+        child.stdout.resume();
+      }, 3000);
+    });
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(code, stderr).toBe(0);
+    const report = JSON.parse(stderr.trim().split('\n').at(-1) as string) as {
+      maxTick: number;
+      dropped: number;
+    };
+    // The loop kept turning while nothing could be written (a 20 ms timer, generous bound).
+    expect(report.maxTick).toBeLessThan(1000);
+    expect(report.dropped).toBeGreaterThan(0);
+    const lines = Buffer.concat(chunks)
+      .toString('utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const warnings = lines.filter((l) => String(l.msg).includes('log lines were dropped'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ level: 'warn', service: 'child' });
+    // Every line is either written or counted as dropped.
+    expect(lines.filter((l) => l.msg === 'line').length + report.dropped).toBe(100_000);
+  }, 40_000);
+
+  it('exits within its bound when standard output takes nothing at exit', async () => {
+    const script = `
+      const { createLogger, logDestination } = await import(process.argv[1]);
+      const destination = logDestination({ exitFlushMs: 300 });
+      const log = createLogger({ service: 'child', destination });
+      const pad = 'y'.repeat(1000);
+      for (let i = 0; i < 5000; i++) log.info({ i, pad }, 'line');
+      setTimeout(() => process.exit(0), 500);
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script, dist], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    child.stdout.pause(); // never read
+    const started = performance.now();
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(code).toBe(0);
+    expect(performance.now() - started).toBeLessThan(5000);
+  }, 20_000);
 });
