@@ -2,6 +2,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { markEndpoint, pathOf, registerEndpointPath } from '@obskit/core/internal';
 import type { RequestHandler } from 'express';
 import { createHealth, type Health } from './health.js';
+import { drainServer } from './shutdown.js';
 import type { HealthOptions, HealthResponse } from './types.js';
 
 export type { HealthOptions } from './types.js';
@@ -34,6 +35,7 @@ export function health(options: HealthOptions = {}): HealthMiddleware {
     res: ServerResponse,
     next: (err?: unknown) => void,
   ) {
+    state.track(req, res);
     const path = req.method === 'GET' || req.method === 'HEAD' ? pathOf(req.url) : undefined;
     const pending = path === undefined ? undefined : state.handle(path);
     if (pending === undefined) {
@@ -52,19 +54,7 @@ export function health(options: HealthOptions = {}): HealthMiddleware {
   middleware.attach = (server) => {
     if (server.listening) state.markStarted();
     else server.once('listening', () => state.markStarted());
-    state.setServerCloser(
-      () =>
-        new Promise<void>((resolve) => {
-          // Keep-alive connections become idle as their last response ends; close them as they do.
-          const sweep = setInterval(() => server.closeIdleConnections(), 50);
-          sweep.unref();
-          server.close(() => {
-            clearInterval(sweep);
-            resolve();
-          });
-          server.closeIdleConnections();
-        }),
-    );
+    state.setServerCloser(() => drainServer(server));
     return server;
   };
   return middleware;

@@ -2,6 +2,7 @@ import { markEndpoint, registerEndpointPath, type Logger } from '@obskit/core/in
 import type { FastifyPluginCallback } from 'fastify';
 import fp from 'fastify-plugin';
 import { createHealth, type Health } from './health.js';
+import { drainServer } from './shutdown.js';
 import type { HealthOptions, HealthResponse } from './types.js';
 
 export type { HealthOptions } from './types.js';
@@ -32,21 +33,21 @@ const plugin: FastifyPluginCallback<HealthOptions> = (app, options, done) => {
       return reply.code(result.statusCode).header('cache-control', 'no-store').send(result.body);
     });
   }
+  // From the signal on, responses carry `Connection: close`.
+  app.addHook('onRequest', (request, reply, next) => {
+    health.track(request.raw, reply.raw);
+    next();
+  });
   app.addHook('onListen', (next) => {
     health.markStarted();
     next();
   });
-  // Fastify's close stops accepting, closes idle keep-alive connections, waits for in-flight
-  // requests and runs onClose hooks.
-  // Keep-alive connections that turn idle after their last response are closed as they do.
+  // The server drains first: every request that reaches it is served (Fastify's own close
+  // answers 503 to requests on connections still open). Once every connection has ended,
+  // Fastify's close runs the onClose hooks.
   health.setServerCloser(async () => {
-    const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
-    sweep.unref();
-    try {
-      await app.close();
-    } finally {
-      clearInterval(sweep);
-    }
+    await drainServer(app.server);
+    await app.close();
   });
   app.addHook('onClose', (_instance, next) => {
     health.close();

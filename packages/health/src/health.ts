@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type * as PromClient from 'prom-client';
 import {
@@ -12,6 +13,7 @@ import {
   type Logger,
 } from '@obskit/core/internal';
 import { runCheck, type ResolvedCheck } from './checks.js';
+import { createShutdown } from './shutdown.js';
 import type {
   CheckResult,
   HealthBody,
@@ -50,11 +52,21 @@ export interface Health {
   /** Keeps the shutdown from finishing until the returned function is called. */
   hold(name: string): () => void;
   onShutdown(hook: () => unknown): void;
+  /**
+   * A hook run as soon as the shutdown starts (the signal), before the drain: stop taking new
+   * work (a worker's queue consumer) there.
+   */
+  onShutdownStart(hook: () => unknown): void;
+  /** Per request, from the adapters: from the signal on, its response carries `Connection: close`. */
+  track(req: IncomingMessage, res: ServerResponse): void;
   /** Set by adapters: stops accepting connections and resolves when in-flight requests are done. */
   setServerCloser(close: () => Promise<void>): void;
   /** Starts the graceful shutdown (idempotent) and resolves when it has run. */
   shutdown(reason?: string): Promise<void>;
-  /** Removes the signal handlers and the background interval. */
+  /**
+   * Removes the background interval, and the signal handlers unless a shutdown is running (a
+   * second signal then changes nothing; the shutdown removes them when it is done).
+   */
   close(): void;
 }
 
@@ -112,6 +124,17 @@ function healthMetrics(
   return { status, duration };
 }
 
+function hookList(given: unknown, path: string): (() => unknown)[] {
+  if (given === undefined) return [];
+  const list = Array.isArray(given) ? given : [given];
+  for (const hook of list) {
+    if (typeof hook !== 'function') {
+      throw invalidOption(path, 'a function or an array of functions', hook);
+    }
+  }
+  return list as (() => unknown)[];
+}
+
 /** Framework-free probes and graceful shutdown; the Fastify and Express adapters build on it. */
 export function createHealth(options: HealthOptions = {}): Health {
   optionObject(options, 'health');
@@ -167,27 +190,21 @@ export function createHealth(options: HealthOptions = {}): Health {
     shutdownOptions === undefined ? [] : (shutdownOptions.signals ?? DEFAULTS.signals);
   if (!Array.isArray(signals))
     throw invalidOption('health.shutdown.signals', 'an array of signal names', signals);
-  const hooks: (() => unknown)[] = [];
-  const given = shutdownOptions?.onShutdown;
-  if (given !== undefined) {
-    for (const hook of Array.isArray(given) ? given : [given]) {
-      if (typeof hook !== 'function')
-        throw invalidOption(
-          'health.shutdown.onShutdown',
-          'a function or an array of functions',
-          hook,
-        );
-      hooks.push(hook);
-    }
-  }
+  const hooks = hookList(shutdownOptions?.onShutdown, 'health.shutdown.onShutdown');
+
+  const startHooks = hookList(shutdownOptions?.onShutdownStart, 'health.shutdown.onShutdownStart');
+  const stopping = createShutdown({
+    log,
+    drainDelayMs,
+    timeoutMs: shutdownTimeoutMs,
+    exit,
+    signals,
+    onShutdown: hooks,
+    onShutdownStart: startHooks,
+  });
 
   const startedAt = performance.now();
   let started = false;
-  let shuttingDown = false;
-  let closeServer: (() => Promise<void>) | undefined;
-  const holds = new Map<number, string>();
-  let holdSeq = 0;
-  const released: (() => void)[] = [];
 
   const body = (status: HealthStatus, results?: Record<string, CheckResult>): HealthBody => ({
     status,
@@ -236,7 +253,7 @@ export function createHealth(options: HealthOptions = {}): Health {
   }
 
   const ready = async (): Promise<HealthResponse> => {
-    if (shuttingDown) return answer('shutting_down');
+    if (stopping.shuttingDown) return answer('shutting_down');
     if (!started) return answer('starting');
     let results: Record<string, CheckResult>;
     if (last !== undefined && (interval !== undefined || performance.now() - last.at < cacheMs))
@@ -249,7 +266,7 @@ export function createHealth(options: HealthOptions = {}): Health {
         return answer('unhealthy');
       }
     }
-    if (shuttingDown) return answer('shutting_down');
+    if (stopping.shuttingDown) return answer('shutting_down');
     let status: HealthStatus = 'healthy';
     for (const r of Object.values(results)) {
       if (r.status === 'unhealthy') {
@@ -263,73 +280,13 @@ export function createHealth(options: HealthOptions = {}): Health {
     return answer(status, results);
   };
 
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (shuttingDown) {
-      log.warn({ signal }, 'shutdown already in progress; signal ignored');
-      return;
-    }
-    void shutdown(signal);
-  };
-  for (const signal of signals) process.on(signal, onSignal);
-
-  let shutdownPromise: Promise<void> | undefined;
-  const shutdown = (reason = 'shutdown()'): Promise<void> => {
-    shutdownPromise ??= (async () => {
-      shuttingDown = true;
-      log.info(
-        { reason, drainDelayMs, timeoutMs: shutdownTimeoutMs },
-        'shutdown: readiness now 503, draining',
-      );
-      const deadline = setTimeout(() => {
-        log.error(
-          { holds: [...holds.values()], serverClosing: closeServer !== undefined },
-          `shutdown: timed out after ${shutdownTimeoutMs} ms, still running: ${[...holds.values()].join(', ') || 'in-flight requests'}`,
-        );
-        if (exit) process.exit(1);
-      }, shutdownTimeoutMs);
-      // Not unref()ed: held work may have nothing else keeping the process alive, and the
-      // process must not end before the hooks ran or the deadline passed.
-      if (drainDelayMs > 0) await new Promise((r) => setTimeout(r, drainDelayMs));
-      if (closeServer !== undefined) {
-        log.info('shutdown: closing the server, waiting for in-flight requests');
-        try {
-          await closeServer();
-        } catch (error) {
-          log.error({ err: error }, 'shutdown: closing the server failed');
-        }
-      }
-      if (holds.size > 0) {
-        log.info({ holds: [...holds.values()] }, 'shutdown: waiting for held work');
-        await new Promise<void>((resolve) => released.push(resolve));
-      }
-      log.info({ hooks: hooks.length }, 'shutdown: running hooks');
-      for (const hook of hooks.splice(0)) {
-        try {
-          await hook();
-        } catch (error) {
-          log.error({ err: error }, 'shutdown: a hook failed; running the others');
-        }
-      }
-      clearTimeout(deadline);
-      cleanup();
-      log.info('shutdown: complete');
-      if (exit) process.exit(0);
-    })();
-    return shutdownPromise;
-  };
-
-  const cleanup = (): void => {
-    for (const signal of signals) process.off(signal, onSignal);
-    if (interval !== undefined) clearInterval(interval);
-  };
-
   return {
     paths,
     get started() {
       return started;
     },
     get shuttingDown() {
-      return shuttingDown;
+      return stopping.shuttingDown;
     },
     live: () => answer('healthy'),
     ready,
@@ -343,25 +300,23 @@ export function createHealth(options: HealthOptions = {}): Health {
     markStarted() {
       started = true;
     },
-    hold(name) {
-      const id = ++holdSeq;
-      holds.set(id, name);
-      let done = false;
-      return () => {
-        if (done) return;
-        done = true;
-        holds.delete(id);
-        if (holds.size === 0) for (const resolve of released.splice(0)) resolve();
-      };
-    },
+    track: stopping.track,
+    hold: stopping.hold,
     onShutdown(hook) {
       if (typeof hook !== 'function') throw invalidOption('health.onShutdown', 'a function', hook);
-      hooks.push(hook);
+      stopping.onShutdown(hook);
     },
-    setServerCloser(close) {
-      closeServer = close;
+    onShutdownStart(hook) {
+      if (typeof hook !== 'function') {
+        throw invalidOption('health.onShutdownStart', 'a function', hook);
+      }
+      stopping.onShutdownStart(hook);
     },
-    shutdown,
-    close: cleanup,
+    setServerCloser: stopping.setServerCloser,
+    shutdown: stopping.shutdown,
+    close() {
+      stopping.close();
+      if (interval !== undefined) clearInterval(interval);
+    },
   };
 }

@@ -1,4 +1,5 @@
 export { createHealth, DEFAULT_PATHS } from './health.js';
+export { drainServer } from './shutdown.js';
 export type { Health } from './health.js';
 export { eventLoopDelayCheck, heapUsedCheck, safeError } from './checks.js';
 export type {

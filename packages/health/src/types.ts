@@ -38,10 +38,15 @@ export interface ShutdownOptions {
   signals?: NodeJS.Signals[];
   /** Time readiness answers 503 while traffic is still served, so load balancers notice. Default 5000. */
   drainDelayMs?: number;
-  /** Past this, obskit logs what is still running and exits 1. Default 25000. */
+  /** Past this, obskit logs what is still running and exits 1. Default 25000 (Kubernetes' default grace period is 30 s). */
   timeoutMs?: number;
   /** Hooks run once after the server closed and held work was released (close the database…). */
   onShutdown?: (() => unknown) | (() => unknown)[];
+  /**
+   * Hooks run as soon as the shutdown starts, before the drain: a worker stops taking new jobs
+   * there (the job in hand holds the shutdown with `hold`).
+   */
+  onShutdownStart?: (() => unknown) | (() => unknown)[];
   /** Exit the process at the end (0, or 1 past the timeout). Default true. */
   exit?: boolean;
 }
