@@ -51,3 +51,4 @@ export { httpClientRequestCreated } from './channels.js';
 export { routeTemplateMatcher } from './route-match.js';
 export { noteRequestError, requestErrorOf } from './request-error.js';
 export { droppedLogLines, flushLogDestinations, logDestination } from './destination.js';
+export { addRejectedRequestStep, rejectedRequestSteps } from './rejected.js';

@@ -1,5 +1,10 @@
-import { markEndpoint, registerEndpointPath, type Logger } from '@obskit/core/internal';
-import type { FastifyPluginCallback } from 'fastify';
+import {
+  addRejectedRequestStep,
+  markEndpoint,
+  registerEndpointPath,
+  type Logger,
+} from '@obskit/core/internal';
+import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { createHealth, type Health } from './health.js';
 import { drainServer } from './shutdown.js';
@@ -34,8 +39,12 @@ const plugin: FastifyPluginCallback<HealthOptions> = (app, options, done) => {
     });
   }
   // From the signal on, responses carry `Connection: close`.
-  app.addHook('onRequest', (request, reply, next) => {
+  const begin = (request: FastifyRequest, reply: FastifyReply): void => {
     health.track(request.raw, reply.raw);
+  };
+  addRejectedRequestStep(app, begin);
+  app.addHook('onRequest', (request, reply, next) => {
+    begin(request, reply);
     next();
   });
   app.addHook('onListen', (next) => {

@@ -1,5 +1,10 @@
-import { markEndpoint, pathOf, registerEndpointPath } from '@obskit/core/internal';
-import type { FastifyPluginCallback } from 'fastify';
+import {
+  addRejectedRequestStep,
+  markEndpoint,
+  pathOf,
+  registerEndpointPath,
+} from '@obskit/core/internal';
+import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { createHttpMetrics } from './http.js';
 import type { MetricHelpers } from './registry.js';
@@ -26,10 +31,15 @@ const plugin: FastifyPluginCallback<HttpMetricsOptions> = (app, options, done) =
 
   // Completion is taken from the response itself, as on Express: a response destroyed before
   // Fastify sent it counts too (500, or 499 when the client went away).
-  app.addHook('onRequest', (request, reply, next) => {
+  const begin = (request: FastifyRequest, reply: FastifyReply): void => {
     if (recorder.counts(pathOf(request.url))) {
       recorder.track(request.raw, reply.raw, () => request.routeOptions.url);
     }
+  };
+  // Requests Fastify rejects before any hook (a malformed URL) are counted too, as unmatched.
+  addRejectedRequestStep(app, begin);
+  app.addHook('onRequest', (request, reply, next) => {
+    begin(request, reply);
     next();
   });
 

@@ -1,10 +1,20 @@
 import type { IncomingMessage } from 'node:http';
-import { childLoggerFactory, noteRequestError, type Logger } from '@obskit/core/internal';
+import {
+  addRejectedRequestStep,
+  childLoggerFactory,
+  noteRequestError,
+  type Logger,
+} from '@obskit/core/internal';
 import { health } from '@obskit/health/fastify';
 import { metrics } from '@obskit/metrics/fastify';
-import { requestId, requestIdServerOptions } from '@obskit/request-id/fastify';
+import { answerRejected, requestId, requestIdServerOptions } from '@obskit/request-id/fastify';
 import { tracing } from '@obskit/tracing/fastify';
-import fastify, { type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
+import fastify, {
+  type FastifyPluginAsync,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import fp from 'fastify-plugin';
 import { resolveOptions, type ObskitOptions } from './options.js';
 import { createRequestLog } from './request-log.js';
@@ -17,6 +27,7 @@ export interface ObskitServerOptions {
   genReqId?: (req: IncomingMessage) => string;
   requestIdHeader?: false;
   childLoggerFactory?: FastifyServerOptions['childLoggerFactory'];
+  frameworkErrors?: FastifyServerOptions['frameworkErrors'];
   disableRequestLogging?: boolean;
 }
 
@@ -65,8 +76,12 @@ const plugin: FastifyPluginAsync<ObskitOptions> = async (app, options) => {
   });
   if (resolved.requestId !== false) await app.register(requestId, resolved.requestId);
   const lines = createRequestLog(resolved.logger, resolved);
-  app.addHook('onRequest', (request, reply, next) => {
+  const begin = (request: FastifyRequest, reply: FastifyReply): void => {
     lines.track(request.raw, reply.raw, () => request.routeOptions.url);
+  };
+  addRejectedRequestStep(app, begin);
+  app.addHook('onRequest', (request, reply, next) => {
+    begin(request, reply);
     next();
   });
   app.addHook('onError', (request, _reply, error, next) => {

@@ -1,6 +1,9 @@
 import {
   createLogger,
+  droppedLogLines,
   invalidOption,
+  METRIC_CONFLICT,
+  ObskitError,
   optionFunction,
   optionObject,
   optionString,
@@ -9,6 +12,7 @@ import {
 } from '@obskit/core/internal';
 import type { HealthOptions } from '@obskit/health';
 import { Registry, type HttpMetricsOptions } from '@obskit/metrics';
+import { Counter } from 'prom-client';
 import type { RequestIdOptions } from '@obskit/request-id';
 import { getTracingHandle, startTracing, type TracingOptions } from '@obskit/tracing';
 import type { TracingPluginOptions } from '@obskit/tracing/fastify';
@@ -65,6 +69,33 @@ export interface ResolvedOptions {
   onError: OnError | undefined;
 }
 
+/**
+ * `log_lines_dropped_total`: lines the obskit log destinations of this process dropped while
+ * their destination took nothing (see `logDestination` in `@obskit/core`), read at scrape time.
+ */
+function droppedLinesMetric(registry: Registry): void {
+  const name = 'log_lines_dropped_total';
+  const found = registry.getSingleMetric(name) as { type?: string } | undefined;
+  if (found !== undefined) {
+    if (found.type !== 'counter') {
+      throw new ObskitError(
+        METRIC_CONFLICT,
+        `metric ${name} is already registered as a ${String(found.type)}, obskit needs a counter`,
+      );
+    }
+    return;
+  }
+  new Counter({
+    name,
+    help: 'Log lines dropped because the log destination took nothing and its buffer was full.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(droppedLogLines());
+    },
+  });
+}
+
 function accessLogOption(value: ObskitOptions['accessLog']): boolean | AccessLogOptions {
   if (value === undefined || typeof value === 'boolean') return value ?? true;
   optionObject(value, 'obskit.accessLog');
@@ -110,6 +141,16 @@ export function resolveOptions(options: ObskitOptions): ResolvedOptions {
   const requestId = section(options.requestId, 'obskit.requestId');
   let health = section(options.health, 'obskit.health');
   let metrics = section(options.metrics, 'obskit.metrics');
+  if (metrics !== false) {
+    metrics = {
+      ...metrics,
+      registry:
+        metrics.registry ??
+        (health === false ? undefined : (health.registry as Registry | undefined)) ??
+        new Registry(),
+    };
+    droppedLinesMetric(metrics.registry as Registry);
+  }
   if (metrics !== false && health !== false) {
     // One registry for both, so /metrics also shows health_check_status and _duration_seconds.
     const registry =

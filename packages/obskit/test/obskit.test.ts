@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { createLogger, type Logger } from '@obskit/core';
 import { listen, logSink, sleep, waitFor, type LogSink } from '@obskit/test-support';
 import { SpanKind } from '@opentelemetry/api';
@@ -27,6 +28,33 @@ interface Running {
 }
 
 class PaymentDeclined extends Error {}
+
+/** Sends one request line as written (fetch would normalise it); reads the answer's head. */
+function rawRequest(
+  url: string,
+  requestLine: string,
+): Promise<{ status: number; headers: Record<string, string> }> {
+  const { port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), '127.0.0.1');
+    let data = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (data += chunk));
+    socket.on('error', reject);
+    socket.on('end', () => {
+      const [head = ''] = data.split('\r\n\r\n');
+      const [statusLine = '', ...lines] = head.split('\r\n');
+      const headers: Record<string, string> = {};
+      for (const line of lines) {
+        const i = line.indexOf(':');
+        headers[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim();
+      }
+      resolve({ status: Number(statusLine.split(' ')[1]), headers });
+    });
+    // Written, not ended: a client that half-closes first makes Node abort the request.
+    socket.write(`${requestLine}\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n`);
+  });
+}
 
 function routes(logger: () => Logger) {
   return {
@@ -125,9 +153,11 @@ const frameworks = [
         if (!res.destroyed) res.json({ slow: true });
       });
       app.use(o.errors());
-      app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
-        res.status(500).json({ error: err.message });
-      });
+      app.use(
+        (err: Error & { status?: number }, _req: Request, res: Response, _next: NextFunction) => {
+          res.status(err.status ?? 500).json({ error: err.message });
+        },
+      );
       const running = await listen(app);
       o.attach(running.server);
       closers.push(running.close);
@@ -366,6 +396,46 @@ describe.each(frameworks)('obskit on $name', (framework) => {
     ).toEqual(['/users/3']);
   });
 
+  it('gives requests the framework rejects itself an id, an access line and a count', async () => {
+    const { url, sink } = await framework.start();
+    const bad = await rawRequest(url, 'GET /users/%E0%A4%A HTTP/1.1');
+    expect(bad.status).toBe(400);
+    expect(bad.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    await waitFor(
+      () => sink.lines().some((l) => l.msg === 'request completed' && l.statusCode === 400),
+      5000,
+      'the access line of the rejected request',
+    );
+    const line = sink.lines().find((l) => l.msg === 'request completed' && l.statusCode === 400);
+    expect(line).toMatchObject({ reqId: bad.headers['x-request-id'], path: '/users/%E0%A4%A' });
+    const text = await (await fetch(`${url}/metrics`)).text();
+    expect(text).toMatch(
+      /http_requests_total\{method="GET",route="(__unmatched__|\/users\/:id)",status_code="400"\} 1/,
+    );
+  });
+
+  it('logs and traces the path of an absolute-form target, never the host the client chose', async () => {
+    const { url, sink } = await framework.start();
+    const response = await rawRequest(url, 'GET http://evil.example/users/9?x=1 HTTP/1.1');
+    expect(response.headers['x-request-id']).toBeDefined();
+    await waitFor(
+      () => sink.lines().some((l) => l.msg === 'request completed'),
+      5000,
+      'the access line',
+    );
+    const line = sink.lines().find((l) => l.msg === 'request completed');
+    expect(line?.path).toBe('/users/9');
+    expect(JSON.stringify(sink.lines())).not.toContain('evil.example');
+    await waitFor(
+      () => exporter.getFinishedSpans().some((s) => s.kind === SpanKind.SERVER),
+      5000,
+      'the span',
+    );
+    const span = exporter.getFinishedSpans().find((s) => s.kind === SpanKind.SERVER);
+    expect(span?.attributes['url.path']).toBe('/users/9');
+    expect(JSON.stringify(span?.attributes)).not.toContain('evil.example');
+  });
+
   it('answers other methods on its endpoint paths like any unknown route', async () => {
     const { url, sink } = await framework.start();
     const response = await fetch(`${url}/metrics`, { method: 'POST' });
@@ -407,6 +477,8 @@ describe.each(frameworks)('obskit on $name', (framework) => {
     expect(text).toContain('health_check_status{check="cache"} 0');
     expect(text).toMatch(/health_check_duration_seconds_count\{check="database"\} 1/);
     expect(text).toContain('http_requests_in_flight');
+    // Lines the log destinations dropped while standard output took nothing.
+    expect(text).toMatch(/^log_lines_dropped_total 0$/m);
   });
 
   it('turns sections off', async () => {
@@ -414,6 +486,24 @@ describe.each(frameworks)('obskit on $name', (framework) => {
     expect((await fetch(`${url}/metrics`)).status).toBe(404);
     expect((await fetch(`${url}/health/ready`)).status).toBe(404);
     expect((await fetch(`${url}/users/1`)).headers.get('x-request-id')).toBeNull();
+  });
+});
+
+describe('requests Fastify rejects before any hook', () => {
+  it('an overlong parameter (414) gets an id, an access line and a count', async () => {
+    const { url, sink } = await frameworks[0]!.start();
+    const response = await fetch(`${url}/users/${'a'.repeat(200)}`);
+    expect(response.status).toBe(414);
+    expect(response.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    await waitFor(
+      () => sink.lines().some((l) => l.msg === 'request completed' && l.statusCode === 414),
+      5000,
+      'the access line',
+    );
+    const text = await (await fetch(`${url}/metrics`)).text();
+    expect(text).toContain(
+      'http_requests_total{method="GET",route="__unmatched__",status_code="414"} 1',
+    );
   });
 });
 

@@ -1,11 +1,19 @@
 import type { IncomingMessage } from 'node:http';
 import {
+  addRejectedRequestStep,
   childLoggerFactory,
+  rejectedRequestSteps,
   requestLogger,
   runInRequestContext,
   type Logger,
 } from '@obskit/core/internal';
-import type { FastifyPluginCallback, FastifyServerOptions } from 'fastify';
+import type {
+  FastifyError,
+  FastifyPluginCallback,
+  FastifyReply,
+  FastifyRequest,
+  FastifyServerOptions,
+} from 'fastify';
 import fp from 'fastify-plugin';
 import { createRequestIds } from './request-ids.js';
 import type { RequestIdOptions } from './types.js';
@@ -20,29 +28,64 @@ export { propagateRequestId, requestIdHeaders } from './propagation.js';
  */
 export function requestIdServerOptions(
   options: RequestIdOptions = {},
-): Pick<FastifyServerOptions, 'genReqId' | 'requestIdHeader' | 'childLoggerFactory'> {
+): Pick<
+  FastifyServerOptions,
+  'genReqId' | 'requestIdHeader' | 'childLoggerFactory' | 'frameworkErrors'
+> {
   const ids = createRequestIds(options);
   return {
     requestIdHeader: false,
     genReqId: (raw: IncomingMessage) => ids.begin(raw),
     // request.log binds reqId: marked so that the obskit logger does not add it again.
     childLoggerFactory: childLoggerFactory as unknown as FastifyServerOptions['childLoggerFactory'],
+    frameworkErrors: answerRejected as FastifyServerOptions['frameworkErrors'],
   };
+}
+
+/**
+ * Fastify's `frameworkErrors` for a request Fastify answers before any hook runs (a malformed
+ * URL: 400, an overlong parameter: 414): the request-start steps of the obskit features
+ * registered on the app run first (the request id, metrics, the access line), then the answer
+ * Fastify would have given.
+ */
+export function answerRejected(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  for (const step of rejectedRequestSteps<FastifyRequest, FastifyReply>(request.server)) {
+    step(request, reply);
+  }
+  const statusCode = typeof error.statusCode === 'number' ? error.statusCode : 400;
+  void reply.code(statusCode).send({
+    error:
+      statusCode === 414
+        ? 'URI Too Long'
+        : statusCode >= 500
+          ? 'Internal Server Error'
+          : 'Bad Request',
+    code: error.code,
+    message: error.message,
+    statusCode,
+  });
 }
 
 const plugin: FastifyPluginCallback<RequestIdOptions> = (app, options, done) => {
   const ids = createRequestIds({ logger: app.log, ...options });
   const { header } = ids;
-  app.addHook('onRequest', (request, reply, next) => {
-    const raw = request.raw;
-    const id = ids.begin(raw);
+  const begin = (request: FastifyRequest, reply: FastifyReply): void => {
+    const id = ids.begin(request.raw);
     if (request.id !== id) {
       // The server was created without requestIdServerOptions(): replace Fastify's counter id.
       request.id = id;
       request.log = requestLogger(app.log as unknown as Logger, id);
     }
     void reply.header(header, id);
-    runInRequestContext(raw, next);
+  };
+  addRejectedRequestStep(app, begin);
+  app.addHook('onRequest', (request, reply, next) => {
+    begin(request, reply);
+    runInRequestContext(request.raw, next);
   });
   done();
 };

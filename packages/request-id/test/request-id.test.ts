@@ -43,7 +43,8 @@ function rawGet(
       resolve({ status: Number(statusLine.split(' ')[1]), headers: parsed, body });
     });
     const lines = headers.map(([k, v]) => `${k}: ${v}`).join('\r\n');
-    socket.end(
+    // Written, not ended: a client that half-closes first makes Node abort the request.
+    socket.write(
       Buffer.from(
         `GET /ok HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n${lines}\r\n\r\n`,
         'latin1',

@@ -1,5 +1,5 @@
-import { onResponseDone, statusOfOutcome } from '@obskit/core/internal';
-import type { FastifyPluginCallback } from 'fastify';
+import { addRejectedRequestStep, onResponseDone, statusOfOutcome } from '@obskit/core/internal';
+import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ignoreRule, type IgnoreOptions } from './ignore.js';
 import {
@@ -8,6 +8,7 @@ import {
   requestErrorOf,
   runRequestInSpan,
   tracingActive,
+  type ServerSpan,
   type ServerTracingOptions,
 } from './server.js';
 
@@ -27,18 +28,21 @@ const plugin: FastifyPluginCallback<TracingPluginOptions> = (app, options, done)
   const server = createServerTracing(options);
   const ignored = ignoreRule({ logger: app.log, ...options });
   // The span ends when the response does, as on Express (finished, failed, or the client gone).
-  app.addHook('onRequest', (request, reply, next) => {
+  const begin = (request: FastifyRequest, reply: FastifyReply): ServerSpan | undefined => {
     const raw = request.raw;
-    if (ignored.byRoute(raw, request.routeOptions.url)) {
-      next();
-      return;
-    }
+    if (ignored.byRoute(raw, request.routeOptions.url)) return undefined;
     const state = server.start(raw);
     onResponseDone(raw, reply.raw, (outcome, error) => {
       const status = outcome === 'aborted' ? undefined : statusOfOutcome(outcome, reply.raw);
       server.end(state, request.routeOptions.url, status, requestErrorOf(raw) ?? error);
     });
-    runRequestInSpan(raw, state, next);
+    return state;
+  };
+  addRejectedRequestStep(app, begin);
+  app.addHook('onRequest', (request, reply, next) => {
+    const state = begin(request, reply);
+    if (state === undefined) next();
+    else runRequestInSpan(request.raw, state, next);
   });
   app.addHook('onError', (request, _reply, error, next) => {
     noteRequestError(request.raw, error);
