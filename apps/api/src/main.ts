@@ -16,4 +16,4 @@ const app = await buildApi({
 });
 await app.listen({ host: env.HOST ?? '127.0.0.1', port: Number(env.PORT ?? 3000) });
 const { port } = app.server.address() as { port: number };
-process.stdout.write(`${JSON.stringify({ level: 'info', msg: 'api listening', port })}\n`);
+app.log.info({ port }, 'api listening');

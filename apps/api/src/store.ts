@@ -103,9 +103,13 @@ export class JobStore {
   constructor(file: string) {
     mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('busy_timeout = 5000');
-    this.db.pragma('synchronous = NORMAL');
+    // Through exec, not db.pragma(): pragma() prepares a statement object that is then garbage,
+    // and better-sqlite3 12 aborts the process on Node.js 24 when the garbage collector finalizes
+    // a statement (its destructor asks Node for an environment the collector runs without). Every
+    // statement here is prepared once and lives as long as the database.
+    this.db.exec(
+      'PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;',
+    );
     this.db.exec(SCHEMA);
     const db = this.db;
     this.statements = {

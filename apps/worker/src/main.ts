@@ -3,6 +3,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { startTracing } from '@obskit/tracing';
+import type { NextFunction, Request, Response } from 'express';
 
 const env = process.env;
 const otlp = Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
@@ -28,7 +29,10 @@ const o = obskit({
     checks: { database: () => store.ping() },
     shutdown: {
       drainDelayMs: Number(env.DRAIN_DELAY_MS ?? 1000),
-      timeoutMs: Number(env.SHUTDOWN_TIMEOUT_MS ?? 60_000),
+      // Inside Kubernetes' default 30 s grace period: a job longer than that is cut off anyway.
+      timeoutMs: Number(env.SHUTDOWN_TIMEOUT_MS ?? 25_000),
+      // Stop claiming at the signal; the job in hand holds the shutdown until it is done.
+      onShutdownStart: () => void worker.stop(),
       onShutdown: () => store.close(),
     },
   },
@@ -50,19 +54,17 @@ const worker = new Worker({
   pollMs: Number(env.POLL_MS ?? 200),
   backoffMs: Number(env.BACKOFF_MS ?? 500),
 });
-// Stop claiming at the first signal; the job in hand holds the shutdown until it is done.
-const stopOnShutdown = setInterval(() => {
-  if (health.shuttingDown) {
-    clearInterval(stopOnShutdown);
-    void worker.stop();
-  }
-}, 20);
-stopOnShutdown.unref();
-
 const app = express();
 app.use(o);
 app.get('/', (_req, res) => {
   res.json({ worker: workerId });
+});
+app.use((req, res) => {
+  res.status(404).json({ error: 'Not Found', message: `no route for ${req.method} ${req.path}` });
+});
+app.use(o.errors());
+app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
+  res.status(500).json({ error: 'Internal Server Error', message: err.message });
 });
 const server = o.attach(
   app.listen(Number(env.OPS_PORT ?? 3001), env.HOST ?? '127.0.0.1', () => {

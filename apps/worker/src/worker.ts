@@ -84,16 +84,13 @@ export class Worker {
         job.trace,
         `job ${job.type}`,
         async () => {
-          logger.info(
-            { jobId: job.id, attempt: job.attempts, requestId: job.requestId },
-            'job started',
-          );
+          logger.info({ jobId: job.id, queue: 'jobs', attempt: job.attempts }, 'job started');
           try {
             const result = await runSteps(job, timer);
             if (!store.complete(job, id, result))
               logger.warn({ jobId: job.id }, 'job lease lost; result dropped');
             timer.end('success');
-            logger.info({ jobId: job.id }, 'job done');
+            logger.info({ jobId: job.id, queue: 'jobs', attempt: job.attempts }, 'job done');
           } catch (error) {
             timer.end('failure');
             const backoff = (this.options.backoffMs ?? 500) * 2 ** (job.attempts - 1);
@@ -105,7 +102,11 @@ export class Worker {
             throw error;
           }
         },
-        { attributes: { 'messaging.destination.name': 'jobs', 'job.id': job.id } },
+        {
+          attributes: { 'messaging.destination.name': 'jobs', 'job.id': job.id },
+          // The request that made the job: its log lines carry that reqId.
+          ...(job.requestId === null ? {} : { reqId: job.requestId }),
+        },
       );
     } catch {
       // Recorded on the span and in the store above.

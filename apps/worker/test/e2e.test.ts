@@ -66,7 +66,20 @@ describe('demo API and worker, end to end', () => {
     const jobLines = worker.lines().filter((l) => l.jobId === posted.json.id);
     expect(jobLines.length).toBeGreaterThanOrEqual(2);
     for (const line of jobLines) expect(line.trace_id).toBe(request?.traceId);
-    expect(done.requestId).toBe(api.lines().find((l) => l.msg === 'job queued')?.reqId);
+    const reqId = api.lines().find((l) => l.msg === 'job queued')?.reqId;
+    expect(done.requestId).toBe(reqId);
+    // The worker's job lines carry the request id of the request that made the job, as `reqId`.
+    for (const line of jobLines) expect(line.reqId).toBe(reqId);
+    expect(jobLines.find((l) => l.msg === 'job done')).toMatchObject({ queue: 'jobs', attempt: 1 });
+    // Every line of both apps has its time and its service.
+    for (const line of [...api.lines(), ...worker.lines()]) {
+      expect(typeof line.time, JSON.stringify(line)).toBe('string');
+      expect(line.service, JSON.stringify(line)).toMatch(/^obskit-demo-(api|worker)$/);
+    }
+    const missing = await fetch(`${worker.url}/nowhere`);
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('content-type')).toContain('application/json');
+    expect(await missing.json()).toMatchObject({ error: 'Not Found' });
 
     const apiMetrics = await (await fetch(`${api.url}/metrics`)).text();
     expect(
