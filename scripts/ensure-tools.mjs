@@ -13,12 +13,19 @@ if (!has('promtool') || !has('amtool')) {
     );
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     for (const args of [
-      ['update'],
-      ['install', '-y', '--no-install-recommends', 'prometheus', 'prometheus-alertmanager'],
+      ['update', '-qq'],
+      ['install', '-y', '-qq', '--no-install-recommends', 'prometheus', 'prometheus-alertmanager'],
     ]) {
-      const run = spawnSync('apt-get', args, { stdio: 'inherit', env });
+      // apt's own output is shown only when it fails.
+      const run = spawnSync('apt-get', args, {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env,
+        encoding: 'utf8',
+      });
       if (run.status !== 0) {
-        console.error(`apt-get ${args.join(' ')} failed (exit ${run.status})`);
+        console.error(
+          `apt-get ${args.join(' ')} failed (exit ${run.status}):\n${run.stdout}${run.stderr}`,
+        );
         process.exit(1);
       }
     }

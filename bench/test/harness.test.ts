@@ -36,7 +36,7 @@ describe('bench harness', () => {
         '--connections',
         '4',
         '--only',
-        'bare',
+        'fastify-bare,express-bare',
         // Each bare framework against itself: the comparison's plumbing with a known answer.
         '--compare',
         'bare:bare',

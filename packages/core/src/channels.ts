@@ -1,5 +1,6 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { ClientRequest, type ClientRequestArgs } from 'node:http';
+import type { ClientRequestArgs } from 'node:http';
+import { createRequire } from 'node:module';
 import { Duplex } from 'node:stream';
 
 const HTTP_CREATED = 'http.client.request.created';
@@ -26,6 +27,11 @@ export function httpClientRequestCreated(): boolean {
     },
   });
   try {
+    // Loaded here, not when obskit is: tracing started in code before the application loads
+    // node:http can still have it patched where it must be (Node.js 20).
+    const { ClientRequest } = createRequire(import.meta.url)(
+      'node:http',
+    ) as typeof import('node:http');
     const request = new ClientRequest({
       host: '127.0.0.1',
       agent: false,

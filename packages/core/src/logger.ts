@@ -18,7 +18,7 @@ export interface LoggerOptions {
   version?: string;
   /** Minimum level. Default: `LOG_LEVEL`, else `info`. */
   level?: string;
-  /** Human-readable output through pino-pretty. Default: `LOG_FORMAT=pretty`. */
+  /** Human-readable output through pino-pretty (to `destination` when given). Default: `LOG_FORMAT=pretty`. */
   pretty?: boolean;
   /** Extra paths to redact, added to the defaults (authorization, cookie, set-cookie). */
   redact?: string[];
@@ -125,11 +125,15 @@ function isoTime(): string {
   return timeField;
 }
 
-function prettyStream(): DestinationStream | undefined {
+function prettyStream(destination: DestinationStream | undefined): DestinationStream | undefined {
   try {
     const require = createRequire(import.meta.url);
     const pretty = require('pino-pretty') as (options?: object) => DestinationStream;
-    return pretty({ translateTime: 'SYS:HH:MM:ss.l', ignore: 'service,env,version' });
+    return pretty({
+      translateTime: 'SYS:HH:MM:ss.l',
+      ignore: 'service,env,version',
+      ...(destination === undefined ? {} : { destination, sync: true }),
+    });
   } catch {
     process.emitWarning('LOG_FORMAT=pretty needs the pino-pretty package; writing JSON instead', {
       code: 'OBSKIT_WARN_NO_PINO_PRETTY',
@@ -174,8 +178,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     redact: { paths: [...DEFAULT_REDACT_PATHS, ...(options.redact ?? [])], censor: '[Redacted]' },
   };
   const destination =
+    (pretty ? prettyStream(options.destination) : undefined) ??
     options.destination ??
-    (pretty ? prettyStream() : undefined) ??
     logDestination({
       fields: { service: identity.service, env: identity.env, version: identity.version },
     });

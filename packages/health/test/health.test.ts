@@ -1,5 +1,5 @@
 import type { Logger } from '@obskit/core';
-import { listen, sleep } from '@obskit/test-support';
+import { listen, quietLogger, sleep } from '@obskit/test-support';
 import express from 'express';
 import Fastify from 'fastify';
 import { Counter, Registry } from 'prom-client';
@@ -17,20 +17,14 @@ interface Running {
   url: string;
 }
 
-/** A logger that writes nothing; `over` replaces some of its levels. */
-function quietLogger(over: Partial<Record<'info' | 'warn' | 'error', () => void>> = {}): Logger {
-  const noop = (): void => undefined;
-  const base = { info: noop, warn: noop, error: noop, debug: noop, trace: noop, fatal: noop };
-  const logger = { ...base, ...over, child: () => logger, level: 'silent' };
-  return logger as unknown as Logger;
-}
+const quiet = (over: Parameters<typeof quietLogger>[0] = {}): Logger => quietLogger<Logger>(over);
 
 const frameworks = [
   {
     name: 'fastify',
     async start(options: HealthOptions): Promise<Running> {
       const app = Fastify();
-      await app.register(fastifyHealth, { shutdown: false, ...options });
+      await app.register(fastifyHealth, { shutdown: false, logger: quiet(), ...options });
       await app.listen({ port: 0, host: '127.0.0.1' });
       closers.push(() => app.close());
       return { url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}` };
@@ -40,7 +34,7 @@ const frameworks = [
     name: 'express',
     async start(options: HealthOptions): Promise<Running> {
       const app = express();
-      const h = expressHealth({ shutdown: false, ...options });
+      const h = expressHealth({ shutdown: false, logger: quiet(), ...options });
       app.use(h);
       const running = await listen(app);
       h.attach(running.server);
@@ -183,7 +177,7 @@ describe.each(frameworks)('$name', (framework) => {
 
   it('answers again after a readiness run that failed to finish', async () => {
     let failNext = true;
-    const logger = quietLogger({
+    const logger = quiet({
       warn: () => {
         if (failNext) {
           failNext = false;
@@ -214,7 +208,7 @@ describe('registration', () => {
   it('fails with a coded error when health_check_status is registered as another type', () => {
     const registry = new Registry();
     new Counter({ name: 'health_check_status', help: 'not a gauge', registers: [registry] });
-    expect(() => createHealth({ registry, shutdown: false })).toThrow(
+    expect(() => createHealth({ registry, shutdown: false, logger: quiet() })).toThrow(
       'OBSKIT_ERR_METRIC_CONFLICT: metric health_check_status is already registered as a counter, health needs a gauge',
     );
   });
@@ -222,7 +216,10 @@ describe('registration', () => {
 
 describe('createHealth', () => {
   it('is starting before markStarted and shutting_down during shutdown', async () => {
-    const h = createHealth({ shutdown: { signals: [], drainDelayMs: 50, exit: false } });
+    const h = createHealth({
+      logger: quiet(),
+      shutdown: { signals: [], drainDelayMs: 50, exit: false },
+    });
     expect((await h.ready()).body.status).toBe('starting');
     expect(h.startup().statusCode).toBe(503);
     h.markStarted();
@@ -236,6 +233,7 @@ describe('createHealth', () => {
   it('runs hooks once, even when one throws and shutdown is called twice', async () => {
     const ran: string[] = [];
     const h = createHealth({
+      logger: quiet(),
       shutdown: {
         signals: [],
         drainDelayMs: 0,

@@ -1,6 +1,6 @@
 import { createServer, request as httpRequest } from 'node:http';
 import { createLogger, getRequestContext, type Logger } from '@obskit/core';
-import { listen, logSink, type LogSink } from '@obskit/test-support';
+import { listen, logSink, quietLogger, type LogSink } from '@obskit/test-support';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import Fastify from 'fastify';
 import { pinoHttp } from 'pino-http';
@@ -51,9 +51,10 @@ export interface Framework {
 export const frameworks: Framework[] = [
   {
     name: 'fastify',
-    async start(options = {}, downstream) {
+    async start(given = {}, downstream) {
       const sink = logSink();
       const logger = createLogger({ service: 'test', destination: sink.stream });
+      const options = { logger: quietLogger(), ...given };
       const app = Fastify({ loggerInstance: logger, ...requestIdServerOptions(options) });
       await app.register(fastifyRequestId, options);
       app.get('/ok', async (request) => {
@@ -83,9 +84,10 @@ export const frameworks: Framework[] = [
   },
   {
     name: 'express',
-    async start(options = {}, downstream) {
+    async start(given = {}, downstream) {
       const sink = logSink();
       const logger = createLogger({ service: 'test', destination: sink.stream });
+      const options = { logger: quietLogger(), ...given };
       const app = express();
       app.use(expressRequestId(options));
       app.use(pinoHttp({ logger, genReqId: (req) => (req as Request).id }));

@@ -2,6 +2,7 @@ import { connect } from 'node:net';
 import { validate as uuidValidate, version as uuidVersion } from 'uuid';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runWithRequestContext } from '@obskit/core';
+import { quietLogger } from '@obskit/test-support';
 import {
   createRequestIdResolver,
   isValidRequestId,
@@ -346,6 +347,7 @@ describe('resolver', () => {
 
   it('falls back to UUID v7 when a custom generator throws or returns nothing', () => {
     const throwing = createRequestIdResolver({
+      logger: quietLogger(),
       generate: () => {
         throw new Error('no');
       },

@@ -72,3 +72,28 @@ export async function waitFor(
     await sleep(10);
   }
 }
+
+type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+
+/**
+ * A pino-shaped logger that writes nothing, for the features' own reports in tests that do not
+ * look at them (a test that does passes a logSink logger instead). `over` replaces some levels.
+ */
+export function quietLogger<L = never>(
+  over: Partial<Record<Level, (...args: unknown[]) => void>> = {},
+): L {
+  const noop = (): void => undefined;
+  const logger: Record<string, unknown> = {
+    fatal: noop,
+    error: noop,
+    warn: noop,
+    info: noop,
+    debug: noop,
+    trace: noop,
+    ...over,
+    level: 'silent',
+    child: () => logger,
+    bindings: () => ({}),
+  };
+  return logger as L;
+}

@@ -22,6 +22,7 @@ import {
 } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import {
+  createLogger,
   defaultLogger,
   httpClientRequestCreated,
   invalidOption,
@@ -168,9 +169,11 @@ export function startTracing(options: TracingOptions = {}): TracingHandle {
     store[kHandle] = noop;
     return noop;
   }
-  const logger = options.logger ?? defaultLogger();
-  const warn = warnOnce(logger);
   const serviceName = optionString(options.serviceName, 'tracing.serviceName');
+  const logger =
+    options.logger ??
+    (serviceName === undefined ? defaultLogger() : createLogger({ service: serviceName }));
+  const warn = warnOnce(logger);
   const serviceVersion = optionString(options.serviceVersion, 'tracing.serviceVersion');
   const environment = optionString(options.environment, 'tracing.environment');
   const sampleRatio = optionNumber(options.sampleRatio, 'tracing.sampleRatio', undefined, {
@@ -259,7 +262,7 @@ export function startTracing(options: TracingOptions = {}): TracingHandle {
     if (httpByChannel) stops.push(traceOutgoingHttp(provider.getTracer('@obskit/tracing')));
     else if (store[kPreloaded] !== true) {
       warn(
-        'outgoing node:http calls are traced only when tracing starts before node:http is loaded on this Node.js (22.14 and later announce them on a diagnostics channel): start it with node --import @obskit/tracing/register; fetch calls are traced',
+        'outgoing node:http calls may go untraced on this Node.js (22.14 and later announce them on a diagnostics channel): they are traced when tracing starts before the application loads node:http, as node --import @obskit/tracing/register does; fetch calls are traced',
       );
     }
   }

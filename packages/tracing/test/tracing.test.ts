@@ -3,7 +3,7 @@ import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trac
 import { createLogger } from '@obskit/core';
 import { createServer } from 'node:http';
 import { httpClientRequestCreated } from '@obskit/core/internal';
-import { listen, logSink, sleep, waitFor } from '@obskit/test-support';
+import { listen, logSink, quietLogger, sleep, waitFor } from '@obskit/test-support';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runWithTraceContext, startTracing, withSpan, type TracingHandle } from '../src/index.js';
 import { frameworks, type Running } from './support.js';
@@ -11,7 +11,12 @@ import { frameworks, type Running } from './support.js';
 const exporter = new InMemorySpanExporter();
 let handle: TracingHandle;
 beforeAll(() => {
-  handle = startTracing({ exporter, processor: 'simple', serviceName: 'traced' });
+  handle = startTracing({
+    exporter,
+    processor: 'simple',
+    serviceName: 'traced',
+    logger: quietLogger(),
+  });
 });
 afterAll(async () => {
   await handle.shutdown();
