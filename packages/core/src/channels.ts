@@ -1,5 +1,5 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
-import type { ClientRequestArgs } from 'node:http';
+import type * as Http from 'node:http';
 import { createRequire } from 'node:module';
 import { Duplex } from 'node:stream';
 
@@ -36,7 +36,7 @@ export function httpClientRequestCreated(): boolean {
       host: '127.0.0.1',
       agent: false,
       createConnection: () => socket,
-    } as ClientRequestArgs);
+    } as Http.ClientRequestArgs);
     request.on('error', () => undefined);
     request.destroy();
   } finally {

@@ -60,6 +60,7 @@ export function obskitServerOptions(
       ? {
           childLoggerFactory:
             childLoggerFactory as unknown as ObskitServerOptions['childLoggerFactory'],
+          frameworkErrors: answerRejected as ObskitServerOptions['frameworkErrors'],
         }
       : requestIdServerOptions({ logger, ...ids })),
     // Fastify 5.12 moved this setting into a LogController; older 5.x take the top-level option.
