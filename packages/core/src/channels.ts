@@ -29,9 +29,7 @@ export function httpClientRequestCreated(): boolean {
   try {
     // Loaded here, not when obskit is: tracing started in code before the application loads
     // node:http can still have it patched where it must be (Node.js 20).
-    const { ClientRequest } = createRequire(import.meta.url)(
-      'node:http',
-    ) as typeof import('node:http');
+    const { ClientRequest } = createRequire(import.meta.url)('node:http') as typeof Http;
     const request = new ClientRequest({
       host: '127.0.0.1',
       agent: false,
