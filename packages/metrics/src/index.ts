@@ -2,8 +2,15 @@ export { createHttpMetrics, DEFAULT_DURATION_BUCKETS, DEFAULT_SIZE_BUCKETS } fro
 export type { HttpMetrics } from './http.js';
 export { createMetricsEndpoint, DEFAULT_METRICS_PATH, renderMetrics } from './endpoint.js';
 export type { MetricsEndpoint } from './endpoint.js';
-export { createJobMetrics, DEFAULT_JOB_BUCKETS } from './jobs.js';
-export type { JobMetrics, JobMetricsOptions, JobStatus, JobStep, JobTimer } from './jobs.js';
+export { createJobMetrics, DEFAULT_JOB_BUCKETS, QUEUE_STATES } from './jobs.js';
+export type {
+  JobMetrics,
+  JobMetricsOptions,
+  JobStatus,
+  JobStep,
+  JobTimer,
+  QueueStats,
+} from './jobs.js';
 export {
   getOrCreateCounter,
   getOrCreateGauge,

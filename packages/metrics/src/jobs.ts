@@ -11,12 +11,40 @@ import { getOrCreateCounter, getOrCreateGauge, getOrCreateHistogram } from './re
 
 export type JobStatus = 'success' | 'failure';
 
+/** A queue's state, as a queue can tell it at scrape time (each field optional). */
+export interface QueueStats {
+  waiting?: number;
+  active?: number;
+  delayed?: number;
+  failed?: number;
+  completed?: number;
+  paused?: number;
+  /** How long the oldest waiting job has waited, in seconds: the consumer lag (0 when none). */
+  oldestWaitingAgeSeconds?: number;
+}
+
+/** The states of `job_queue_jobs{queue,state}`. */
+export const QUEUE_STATES = Object.freeze([
+  'waiting',
+  'active',
+  'delayed',
+  'failed',
+  'completed',
+  'paused',
+] as const);
+
 export interface JobMetricsOptions {
   registry?: Registry;
   /** The queue label. */
   queue: string;
   /** Read at scrape time for `job_queue_depth{queue}`. */
   queueDepth?: () => number | Promise<number>;
+  /**
+   * Read at scrape time for `job_queue_jobs{queue,state}` and
+   * `job_queue_oldest_waiting_age_seconds{queue}` (and `job_queue_depth`, from `waiting`, when
+   * `queueDepth` is not given).
+   */
+  queueStats?: () => QueueStats | Promise<QueueStats>;
   /** Duration buckets in seconds. Default 10 ms to 10 min. */
   buckets?: number[];
   prefix?: string;
@@ -45,16 +73,63 @@ export interface JobMetrics {
   startJob(): JobTimer;
   /** Times `fn` as a whole job: `success` when it resolves, `failure` when it throws (rethrown). */
   run<T>(fn: (job: JobTimer) => T | Promise<T>): Promise<T>;
+  /** Times `fn` as a step of a job timed elsewhere (from a queue's events). */
+  step<T>(step: string, fn: () => T | Promise<T>): Promise<T>;
 }
 
 export const DEFAULT_JOB_BUCKETS: readonly number[] = Object.freeze([
   0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600,
 ]);
 
-const kDepth = Symbol.for('obskit.metrics.queueDepth');
-type DepthGauge = Gauge<'queue'> & { [kDepth]?: Map<string, () => Promise<number | undefined>> };
+// Gauges read at scrape time, one reader per queue (several queues share a registry); kept on
+// the gauge so that two job helpers on one registry share it. ESM and CommonJS builds alike.
+const kReaders = Symbol.for('obskit.metrics.queueReaders');
+type Readers<T> = Map<string, () => Promise<T | undefined>>;
+type ReadGauge<T> = Gauge<string> & { [kReaders]?: Readers<T> };
 
-/** `jobs_total`, `job_duration_seconds`, `jobs_in_progress`, `job_step_duration_seconds`, `job_queue_depth`. */
+function readGauge<T>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: string[],
+  set: (gauge: Gauge<string>, queue: string, value: T) => void,
+): Readers<T> {
+  const gauge = getOrCreateGauge(registry, {
+    name,
+    help,
+    labelNames,
+    async collect(this: Gauge<string>) {
+      const readers = (this as ReadGauge<T>)[kReaders];
+      if (readers === undefined) return;
+      this.reset();
+      // A failing reader (reported once) leaves its queue out of this scrape.
+      await Promise.all(
+        [...readers].map(async ([queue, read]) => {
+          const value = await read();
+          if (value !== undefined) set(this, queue, value);
+        }),
+      );
+    },
+  }) as ReadGauge<T>;
+  return (gauge[kReaders] ??= new Map());
+}
+
+const finite = (n: unknown): n is number => typeof n === 'number' && Number.isFinite(n);
+
+// One read per scrape for the gauges that share it: concurrent callers share the pending read.
+function singleFlight<T>(read: () => Promise<T>): () => Promise<T> {
+  let pending: Promise<T> | undefined;
+  return () =>
+    (pending ??= read().finally(() => {
+      pending = undefined;
+    }));
+}
+
+/**
+ * `jobs_total`, `job_duration_seconds`, `jobs_in_progress`, `job_step_duration_seconds`, and, read
+ * at scrape time, `job_queue_depth`, `job_queue_jobs{queue,state}` and
+ * `job_queue_oldest_waiting_age_seconds`.
+ */
 export function createJobMetrics(options: JobMetricsOptions): JobMetrics {
   optionObject(options, 'jobs');
   if (options === undefined) throw invalidOption('jobs', 'an object', options);
@@ -97,25 +172,56 @@ export function createJobMetrics(options: JobMetricsOptions): JobMetrics {
     labelNames: ['queue', 'step', 'status'],
     buckets,
   });
-  if (queueDepth !== undefined) {
-    const depth = getOrCreateGauge(registry, {
-      name: `${prefix}job_queue_depth`,
-      help: 'Jobs waiting in the queue, read at scrape time.',
-      labelNames: ['queue'],
-      async collect(this: Gauge<'queue'>) {
-        const readers = (this as DepthGauge)[kDepth];
-        if (readers === undefined) return;
-        // A failing reader (reported once) leaves the last value; the scrape goes on.
-        for (const [name, read] of readers) {
-          const value = await read();
-          if (typeof value === 'number' && Number.isFinite(value)) this.set({ queue: name }, value);
+  const logger = options.logger;
+  const queueStats = optionFunction<() => QueueStats | Promise<QueueStats>>(
+    options.queueStats,
+    'jobs.queueStats',
+  );
+  const stats =
+    queueStats === undefined
+      ? undefined
+      : singleFlight(guardAsyncCallback(queueStats, 'jobs.queueStats', undefined, logger));
+  const depth =
+    queueDepth !== undefined
+      ? guardAsyncCallback(queueDepth, 'jobs.queueDepth', undefined, logger)
+      : stats === undefined
+        ? undefined
+        : async () => (await stats())?.waiting;
+  if (depth !== undefined) {
+    readGauge<number>(
+      registry,
+      `${prefix}job_queue_depth`,
+      'Jobs waiting in the queue, read at scrape time.',
+      ['queue'],
+      (gauge, name, value) => {
+        if (finite(value)) gauge.set({ queue: name }, value);
+      },
+    ).set(queue, depth);
+  }
+  if (stats !== undefined) {
+    readGauge<QueueStats>(
+      registry,
+      `${prefix}job_queue_jobs`,
+      'Jobs in the queue by state (waiting, active, delayed, failed, completed, paused), read at scrape time.',
+      ['queue', 'state'],
+      (gauge, name, value) => {
+        for (const state of QUEUE_STATES) {
+          const n = value[state];
+          if (finite(n)) gauge.set({ queue: name, state }, n);
         }
       },
-    }) as DepthGauge;
-    (depth[kDepth] ??= new Map()).set(
-      queue,
-      guardAsyncCallback(queueDepth, 'jobs.queueDepth', undefined, options.logger),
-    );
+    ).set(queue, stats);
+    readGauge<QueueStats>(
+      registry,
+      `${prefix}job_queue_oldest_waiting_age_seconds`,
+      'How long the oldest waiting job has waited, in seconds (consumer lag), read at scrape time.',
+      ['queue'],
+      (gauge, name, value) => {
+        if (finite(value.oldestWaitingAgeSeconds)) {
+          gauge.set({ queue: name }, value.oldestWaitingAgeSeconds);
+        }
+      },
+    ).set(queue, stats);
   }
   inProgress.set({ queue }, 0);
 
@@ -157,10 +263,24 @@ export function createJobMetrics(options: JobMetricsOptions): JobMetrics {
     };
   };
 
+  const stepOnly = async <T>(step: string, fn: () => T | Promise<T>): Promise<T> => {
+    const started = performance.now();
+    let status: JobStatus = 'success';
+    try {
+      return await fn();
+    } catch (error) {
+      status = 'failure';
+      throw error;
+    } finally {
+      steps.observe({ queue, step, status }, (performance.now() - started) / 1000);
+    }
+  };
+
   return {
     registry,
     queue,
     startJob,
+    step: stepOnly,
     async run(fn) {
       const job = startJob();
       try {

@@ -58,3 +58,52 @@ describe('job metrics', () => {
     expect(() => createJobMetrics({ queue: '' })).toThrow('jobs.queue must be a non-empty string');
   });
 });
+
+describe('queue state', () => {
+  it('reads every queue state and the consumer lag at scrape time, once per scrape', async () => {
+    const registry = new Registry();
+    let reads = 0;
+    const stats = { waiting: 4, active: 1, delayed: 2, failed: 3, completed: 10, paused: 0 };
+    createJobMetrics({
+      registry,
+      queue: 'emails',
+      queueStats: async () => {
+        reads++;
+        return { ...stats, oldestWaitingAgeSeconds: 12.5 };
+      },
+    });
+    const samples = parseMetrics(await registry.metrics());
+    expect(reads).toBe(1);
+    const byState = Object.fromEntries(
+      samples.filter((s) => s.name === 'job_queue_jobs').map((s) => [s.labels.state, s.value]),
+    );
+    expect(byState).toEqual(stats);
+    expect(samples.find((s) => s.name === 'job_queue_oldest_waiting_age_seconds')?.value).toBe(
+      12.5,
+    );
+    // job_queue_depth follows `waiting` when no queueDepth is given.
+    expect(samples.find((s) => s.name === 'job_queue_depth')?.value).toBe(4);
+  });
+
+  it('leaves a queue whose reader fails out of the scrape, and says so once', async () => {
+    const registry = new Registry();
+    const warnings: string[] = [];
+    createJobMetrics({
+      registry,
+      queue: 'broken',
+      logger: { warn: (_f, msg) => void warnings.push(msg) },
+      queueStats: () => {
+        throw new Error('redis down');
+      },
+    });
+    createJobMetrics({ registry, queue: 'fine', queueStats: () => ({ waiting: 1 }) });
+    await registry.metrics();
+    const samples = parseMetrics(await registry.metrics());
+    expect(samples.filter((s) => s.name === 'job_queue_jobs').map((s) => s.labels.queue)).toEqual([
+      'fine',
+    ]);
+    expect(warnings).toEqual([
+      'jobs.queueStats threw: redis down (obskit carries on; reported once)',
+    ]);
+  });
+});

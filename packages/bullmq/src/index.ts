@@ -1,0 +1,214 @@
+import {
+  getRequestContext,
+  guardCallback,
+  optionObject,
+  type WarnLogger,
+} from '@obskit/core/internal';
+import { createJobMetrics, type JobMetrics, type QueueStats } from '@obskit/metrics';
+import {
+  injectTraceContext,
+  runWithTraceContext,
+  type JobErrorInfo,
+  type TraceCarrier,
+} from '@obskit/tracing';
+import type { Registry } from 'prom-client';
+
+/** Where obskit keeps a job's trace context and request id in its data. */
+export const JOB_CONTEXT_KEY = '_obskit';
+
+/** What rides in a job's data: the producing request's trace context and request id. */
+export interface JobContext {
+  trace?: TraceCarrier;
+  reqId?: string;
+}
+
+/** The parts of a BullMQ `Job` obskit reads. */
+export interface JobLike {
+  id?: string;
+  name: string;
+  queueName: string;
+  data: unknown;
+  attemptsMade: number;
+  timestamp: number;
+}
+
+/** The parts of a BullMQ `Queue` obskit reads at scrape time. */
+export interface QueueLike {
+  name: string;
+  getJobCounts(...states: string[]): Promise<Record<string, number>>;
+  getWaiting(start?: number, end?: number): Promise<{ timestamp: number }[]>;
+}
+
+/** The parts of a BullMQ `Worker` whose events obskit counts. */
+export interface WorkerLike {
+  name: string;
+  on(event: 'active', listener: (job: JobLike) => void): unknown;
+  on(event: 'completed', listener: (job: JobLike) => void): unknown;
+  on(event: 'failed', listener: (job: JobLike | undefined, error: Error) => void): unknown;
+}
+
+/**
+ * `data` with the current trace context and request id under `_obskit`, for `queue.add()` inside
+ * a request: the worker continues the trace and its log lines carry the request id.
+ */
+export function withJobContext<T extends object>(data: T): T & { [JOB_CONTEXT_KEY]: JobContext } {
+  const reqId = getRequestContext()?.reqId;
+  return {
+    ...data,
+    [JOB_CONTEXT_KEY]: { trace: injectTraceContext(), ...(reqId === undefined ? {} : { reqId }) },
+  };
+}
+
+/** The trace context and request id a job carries, if a producer put them there. */
+export function jobContextOf(job: { data: unknown }): JobContext {
+  const data = job.data as Record<string, unknown> | null;
+  const value = data !== null && typeof data === 'object' ? data[JOB_CONTEXT_KEY] : undefined;
+  if (value === null || typeof value !== 'object') return {};
+  const { trace, reqId } = value as JobContext;
+  return {
+    ...(trace !== null && typeof trace === 'object' ? { trace } : {}),
+    ...(typeof reqId === 'string' ? { reqId } : {}),
+  };
+}
+
+/** A BullMQ queue's state for `job_queue_jobs` and the consumer lag, in two Redis reads. */
+export function bullmqQueueStats(queue: QueueLike): () => Promise<QueueStats> {
+  return async () => {
+    const [counts, oldest] = await Promise.all([
+      queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'paused'),
+      queue.getWaiting(0, 0),
+    ]);
+    const first = oldest[0];
+    return {
+      waiting: counts.waiting,
+      active: counts.active,
+      delayed: counts.delayed,
+      failed: counts.failed,
+      completed: counts.completed,
+      paused: counts.paused,
+      oldestWaitingAgeSeconds:
+        first === undefined ? 0 : Math.max(0, (Date.now() - first.timestamp) / 1000),
+    };
+  };
+}
+
+export interface QueueMetricsOptions {
+  registry: Registry;
+  /** Where a failing scrape-time read is reported (once, at warn). */
+  logger?: WarnLogger;
+}
+
+/**
+ * Scrape-time metrics of a BullMQ queue, read from Redis when Prometheus scrapes:
+ * `job_queue_jobs{queue,state}`, `job_queue_oldest_waiting_age_seconds{queue}` and
+ * `job_queue_depth{queue}`. Nothing is done per job.
+ */
+export function bullmqQueueMetrics(queue: QueueLike, options: QueueMetricsOptions): JobMetrics {
+  optionObject(options, 'bullmq');
+  return createJobMetrics({
+    registry: options.registry,
+    queue: queue.name,
+    queueStats: bullmqQueueStats(queue),
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
+  });
+}
+
+export interface WorkerMetricsOptions {
+  registry: Registry;
+  /** Job duration buckets in seconds. */
+  buckets?: number[];
+}
+
+/**
+ * Worker metrics from a BullMQ worker's events: `jobs_in_progress{queue}` between `active` and
+ * `completed`/`failed`, `jobs_total{queue,status}` (`success`, `failure`: each failed attempt,
+ * retried or not) and `job_duration_seconds{queue,status}`. Returns the job metrics, whose
+ * `step(name, fn)` times `job_step_duration_seconds` inside a processor.
+ */
+export function bullmqWorkerMetrics(worker: WorkerLike, options: WorkerMetricsOptions): JobMetrics {
+  optionObject(options, 'bullmq');
+  const jobs = createJobMetrics({
+    registry: options.registry,
+    queue: worker.name,
+    ...(options.buckets === undefined ? {} : { buckets: options.buckets }),
+  });
+  // One attempt of a job is active in one worker at a time: its timer is keyed by the job id.
+  const timers = new Map<string, ReturnType<JobMetrics['startJob']>>();
+  const end = (job: JobLike | undefined, status: 'success' | 'failure'): void => {
+    const key = job?.id;
+    if (key === undefined) return;
+    const timer = timers.get(key);
+    timers.delete(key);
+    timer?.end(status);
+  };
+  worker.on('active', (job) => {
+    if (job.id !== undefined) timers.set(job.id, jobs.startJob());
+  });
+  worker.on('completed', (job) => end(job, 'success'));
+  worker.on('failed', (job) => end(job, 'failure'));
+  return jobs;
+}
+
+/** The logger a traced processor writes its job lines to. */
+export interface JobLogger {
+  info(fields: object, msg: string): void;
+  error(fields: object, msg: string): void;
+}
+
+export interface TracedProcessorOptions {
+  /** Where `job started`, `job done` and `job failed` go. */
+  logger: JobLogger;
+  /** Start a new trace linked to the producer's instead of continuing it. Default false. */
+  link?: boolean;
+  /** Called once per failed attempt (guarded); `sentryOnError(Sentry)` fits. */
+  onError?: (err: unknown, info: JobErrorInfo) => void;
+}
+
+/**
+ * Wraps a BullMQ processor: each attempt runs under a CONSUMER span that continues the trace of
+ * the request that added the job (`withJobContext`), with the job's `reqId` in the request
+ * context, and writes `job started`, `job done` and `job failed` lines with `jobId`, `queue`,
+ * `attempt`, `reqId` and the trace ids.
+ */
+export function tracedProcessor<J extends JobLike, R>(
+  processor: (job: J, ...rest: unknown[]) => Promise<R> | R,
+  options: TracedProcessorOptions,
+): (job: J, ...rest: unknown[]) => Promise<R> {
+  optionObject(options, 'tracedProcessor');
+  const { logger } = options;
+  const onError =
+    options.onError === undefined
+      ? undefined
+      : guardCallback(options.onError, 'tracedProcessor.onError', undefined);
+  return (job, ...rest) => {
+    const { trace, reqId } = jobContextOf(job);
+    const fields = { jobId: job.id, queue: job.queueName, attempt: job.attemptsMade + 1 };
+    return runWithTraceContext(
+      trace,
+      `${job.queueName} process`,
+      async () => {
+        logger.info(fields, 'job started');
+        try {
+          const result = await processor(job, ...rest);
+          logger.info(fields, 'job done');
+          return result;
+        } catch (error) {
+          logger.error({ ...fields, err: error }, 'job failed');
+          throw error;
+        }
+      },
+      {
+        ...(options.link === undefined ? {} : { link: options.link }),
+        ...(reqId === undefined ? {} : { reqId }),
+        ...(onError === undefined ? {} : { onError }),
+        attributes: {
+          'messaging.system': 'bullmq',
+          'messaging.operation.type': 'process',
+          'messaging.destination.name': job.queueName,
+          ...(job.id === undefined ? {} : { 'messaging.message.id': job.id }),
+          'job.attempt': job.attemptsMade + 1,
+        },
+      },
+    );
+  };
+}

@@ -1,0 +1,221 @@
+// Against the real Redis on 127.0.0.1:6379 (`.ci/run` starts it where it is missing): jobs added
+// from a Fastify and an Express request, processed by a BullMQ worker in another process.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { SpanKind } from '@opentelemetry/api';
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
+import { createLogger } from '@obskit/core';
+import { listen, logSink, quietLogger, waitFor } from '@obskit/test-support';
+import { getTracingHandle } from '@obskit/tracing';
+import { Queue } from 'bullmq';
+import express from 'express';
+import Fastify from 'fastify';
+import { Redis as IORedis } from 'ioredis';
+import { obskit as expressObskit } from 'obskit/express';
+import { obskit as fastifyObskit, obskitServerOptions } from 'obskit/fastify';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bullmqQueueMetrics, withJobContext } from '../src/index.js';
+
+const fixture = fileURLToPath(new URL('./fixtures/worker.mjs', import.meta.url));
+const connection = { host: '127.0.0.1', port: Number(process.env.REDIS_PORT ?? 6379) };
+const QUEUE = `orders-${process.pid}`;
+const exporter = new InMemorySpanExporter();
+
+beforeAll(async () => {
+  const redis = new IORedis({ ...connection, lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (error) {
+    throw new Error(
+      `Redis is needed on ${connection.host}:${connection.port}: ${(error as Error).message}. Start it with \`node scripts/ensure-services.mjs\` (what .ci/run does), or redis-server --daemonize yes --bind 127.0.0.1.`,
+    );
+  } finally {
+    redis.disconnect();
+  }
+});
+
+interface OtlpSpan {
+  name: string;
+  traceId: string;
+  parentSpanId?: string;
+  kind: number;
+}
+
+const closers: (() => Promise<unknown>)[] = [];
+let worker: ChildProcess | undefined;
+afterAll(async () => {
+  worker?.kill('SIGTERM');
+  await Promise.all(closers.splice(0).map((close) => close()));
+  await getTracingHandle()?.shutdown();
+});
+
+async function otlpReceiver(): Promise<{ url: string; spans: OtlpSpan[] }> {
+  const spans: OtlpSpan[] = [];
+  const running = await listen(
+    createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        if (req.url === '/v1/traces' && body) {
+          const payload = JSON.parse(body) as {
+            resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[];
+          };
+          for (const rs of payload.resourceSpans)
+            for (const ss of rs.scopeSpans) spans.push(...ss.spans);
+        }
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    }),
+  );
+  closers.push(running.close);
+  return { url: running.url, spans };
+}
+
+describe('BullMQ through obskit, on the real Redis', () => {
+  it('carries each request’s trace and request id to the worker; metrics match the traffic; a failed attempt is retried and counted', async () => {
+    const queue = new Queue(QUEUE, { connection });
+    closers.push(() => queue.close());
+    await queue.obliterate({ force: true });
+    const registry = new Registry();
+    bullmqQueueMetrics(queue, { registry });
+
+    const otlp = await otlpReceiver();
+    worker = spawn(process.execPath, [fixture, QUEUE], {
+      env: {
+        ...process.env,
+        OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+        OTEL_TRACES_EXPORTER: 'otlp',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let workerOut = '';
+    let workerErr = '';
+    worker.stdout?.on('data', (c: Buffer) => (workerOut += c.toString()));
+    worker.stderr?.on('data', (c: Buffer) => (workerErr += c.toString()));
+    await waitFor(() => /LISTENING \d+/.test(workerErr), 15_000, `the worker:\n${workerErr}`);
+    const metricsUrl = `http://127.0.0.1:${/LISTENING (\d+)/.exec(workerErr)?.[1]}`;
+
+    const addOrder = async (orderId: number, failFirst: boolean) =>
+      (await queue.add('charge', withJobContext({ orderId, failFirst }), { attempts: 2 })).id;
+    const tracing = { exporter, processor: 'simple' as const, outgoing: false };
+
+    const sink = logSink();
+    const fastifyOptions = {
+      service: 'orders-fastify',
+      logger: createLogger({ service: 'orders-fastify', destination: sink.stream }),
+      tracing,
+      health: { shutdown: false as const },
+    };
+    const fastify = Fastify(obskitServerOptions(fastifyOptions));
+    await fastify.register(fastifyObskit, fastifyOptions);
+    fastify.post('/orders/:id', async (request) => {
+      const { id } = request.params as { id: string };
+      return { job: await addOrder(Number(id), id === '2') };
+    });
+    await fastify.listen({ port: 0, host: '127.0.0.1' });
+    closers.push(() => fastify.close());
+    const fastifyUrl = `http://127.0.0.1:${(fastify.server.address() as { port: number }).port}`;
+
+    const o = expressObskit({
+      service: 'orders-express',
+      logger: quietLogger(),
+      tracing,
+      health: { shutdown: false },
+    });
+    const app = express();
+    app.use(o);
+    app.post('/orders/:id', async (req, res) => {
+      res.json({ job: await addOrder(Number(req.params.id), false) });
+    });
+    const expressApp = await listen(app);
+    closers.push(expressApp.close);
+
+    const sent = [
+      { url: `${fastifyUrl}/orders/1`, reqId: 'req-fastify-1' },
+      { url: `${fastifyUrl}/orders/2`, reqId: 'req-fastify-2' },
+      { url: `${expressApp.url}/orders/3`, reqId: 'req-express-3' },
+      { url: `${expressApp.url}/orders/4`, reqId: 'req-express-4' },
+    ];
+    const jobIds: string[] = [];
+    for (const { url, reqId } of sent) {
+      const response = await fetch(url, { method: 'POST', headers: { 'x-request-id': reqId } });
+      jobIds.push(((await response.json()) as { job: string }).job);
+    }
+
+    await waitFor(
+      () => otlp.spans.filter((s) => s.kind === SpanKind.CONSUMER + 1).length >= 5,
+      20_000,
+      `five consumer spans (four jobs, one retried):\n${workerOut}`,
+    );
+    const servers = exporter
+      .getFinishedSpans()
+      .filter((s) => s.kind === SpanKind.SERVER && s.name === 'POST /orders/:id');
+    expect(servers).toHaveLength(4);
+    const consumers = otlp.spans.filter((s) => s.kind === SpanKind.CONSUMER + 1);
+    // One trace per job: each request's trace continues in the worker (twice for the retried job).
+    for (const server of servers) {
+      const traceId = server.spanContext().traceId;
+      const mine = consumers.filter((c) => c.traceId === traceId);
+      expect(mine.length).toBeGreaterThanOrEqual(1);
+      expect(mine.every((c) => c.parentSpanId !== undefined)).toBe(true);
+    }
+    expect(new Set(consumers.map((c) => c.traceId)).size).toBe(4);
+
+    const lines = workerOut
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const [i, { reqId }] of sent.entries()) {
+      const mine = lines.filter((l) => l.jobId === jobIds[i]);
+      expect(mine.map((l) => l.msg)).toContain('job done');
+      for (const line of mine) {
+        expect(line).toMatchObject({ reqId, queue: QUEUE });
+        expect(line.trace_id).toMatch(/^[0-9a-f]{32}$/);
+      }
+    }
+    const failed = lines.find((l) => l.msg === 'job failed');
+    expect(failed).toMatchObject({ jobId: jobIds[1], attempt: 1, reqId: 'req-fastify-2' });
+    expect(lines.find((l) => l.msg === 'job done' && l.jobId === jobIds[1])?.attempt).toBe(2);
+
+    await waitFor(
+      async () =>
+        (await (await fetch(metricsUrl)).text()).includes(
+          `jobs_total{queue="${QUEUE}",status="success"} 4`,
+        ),
+      10_000,
+      'the worker metrics',
+    );
+    const workerMetrics = await (await fetch(metricsUrl)).text();
+    expect(workerMetrics).toContain(`jobs_total{queue="${QUEUE}",status="failure"} 1`);
+    expect(workerMetrics).toContain(`jobs_in_progress{queue="${QUEUE}"} 0`);
+    expect(workerMetrics).toContain(
+      `job_step_duration_seconds_count{queue="${QUEUE}",step="charge",status="failure"} 1`,
+    );
+    const queueMetrics = await registry.metrics();
+    expect(queueMetrics).toContain(`job_queue_jobs{queue="${QUEUE}",state="completed"} 4`);
+    expect(queueMetrics).toContain(`job_queue_jobs{queue="${QUEUE}",state="waiting"} 0`);
+    expect(queueMetrics).toContain(`job_queue_oldest_waiting_age_seconds{queue="${QUEUE}"} 0`);
+  }, 60_000);
+
+  it('reports waiting jobs and the consumer lag in seconds at scrape time', async () => {
+    const name = `${QUEUE}-lag`;
+    const queue = new Queue(name, { connection });
+    closers.push(() => queue.close());
+    await queue.obliterate({ force: true });
+    const registry = new Registry();
+    bullmqQueueMetrics(queue, { registry });
+    await queue.add('a', {});
+    await new Promise((r) => setTimeout(r, 1100));
+    await queue.add('b', {}, { delay: 60_000 });
+    const text = await registry.metrics();
+    expect(text).toContain(`job_queue_jobs{queue="${name}",state="waiting"} 1`);
+    expect(text).toContain(`job_queue_jobs{queue="${name}",state="delayed"} 1`);
+    const lag = Number(/job_queue_oldest_waiting_age_seconds\{[^}]*\} ([\d.]+)/.exec(text)?.[1]);
+    expect(lag).toBeGreaterThanOrEqual(1);
+    await queue.obliterate({ force: true });
+  });
+});
