@@ -1,4 +1,5 @@
-// `pnpm demo`: starts the demo API and worker on one SQLite file, prints where to look, shows
+// `pnpm demo`: starts the demo API and worker on one SQLite file (on PostgreSQL + BullMQ when
+// DATABASE_URL and REDIS_URL are set), prints where to look, shows
 // their logs line by line with an [api]/[worker] prefix, and stops both cleanly on Ctrl-C, on
 // SIGTERM (what a process manager sends), or when whatever started it goes away.
 import { spawn } from 'node:child_process';
@@ -152,8 +153,12 @@ if (!ready.every(Boolean)) {
     stop('the demo did not start within 15 s');
   }
 } else {
+  const where =
+    process.env.DATABASE_URL && process.env.REDIS_URL
+      ? 'jobs in PostgreSQL, queued on BullMQ'
+      : `data in ${dataDir}`;
   process.stdout.write(`
-obskit demo is running (data in ${dataDir})
+obskit demo is running (${where})
 
   API             ${api$}          (GET /jobs, GET /users/42, GET /fail)
   API metrics     ${api$}/metrics

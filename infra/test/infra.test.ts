@@ -13,10 +13,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as ObskitCore from '../../packages/core/src/index.js';
 import type * as ObskitMetrics from '../../packages/metrics/src/index.js';
 import type * as ObskitFastify from '../../packages/obskit/src/fastify.js';
+import type * as ObskitPg from '../../packages/pg/src/index.js';
+import type * as DemoStore from '../../apps/api/src/store.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const infra = join(root, 'infra');
 const prometheusYml = join(infra, 'prometheus', 'prometheus.yml');
+const prometheusScaledYml = join(infra, 'prometheus', 'prometheus-scaled.yml');
 const alertsYml = join(infra, 'prometheus', 'alerts.yml');
 const alertsTestYml = join(infra, 'prometheus', 'alerts.test.yml');
 const alertmanagerYml = join(infra, 'alertmanager', 'alertmanager.yml');
@@ -116,6 +119,23 @@ describe('Prometheus configuration', () => {
   it('prometheus.yml passes promtool check config (and loads alerts.yml)', () => {
     const out = expectOk('promtool', ['check', 'config', prometheusYml]);
     expect(out).toContain('1 rule files found');
+  });
+
+  it('prometheus-scaled.yml passes promtool check config, with the same jobs and services', () => {
+    const out = expectOk('promtool', ['check', 'config', prometheusScaledYml]);
+    expect(out).toContain('1 rule files found');
+    // job_name and its service label, in order: the dashboard and the alerts fit both files.
+    const jobs = (file: string) =>
+      [...readFileSync(file, 'utf8').matchAll(/- job_name: (\S+)[\s\S]*?service: (\S+)/g)].map(
+        (m) => `${m[1]}=${m[2]}`,
+      );
+    expect(jobs(prometheusScaledYml)).toEqual(jobs(prometheusYml));
+    expect(jobs(prometheusYml)).toEqual(['api=obskit-demo-api', 'worker=obskit-demo-worker']);
+    // Several instances of each.
+    const targets = [...readFileSync(prometheusScaledYml, 'utf8').matchAll(/targets: \[(.*)\]/g)]
+      .map((m) => m[1]!.split(',').length)
+      .slice(1); // the first is Alertmanager's
+    expect(targets).toEqual([2, 2]);
   });
 
   it('alerts.yml passes promtool check rules', () => {
@@ -298,6 +318,8 @@ describe('Prometheus against a real obskit app', () => {
   let appUrl = '';
   let closeApp: (() => Promise<unknown>) | undefined;
   let jobs: ObskitMetrics.JobMetrics | undefined;
+  let pool: { query(sql: string): Promise<unknown>; end(): Promise<void> } | undefined;
+  let store: DemoStore.JobStore | undefined;
 
   beforeAll(async () => {
     expect(hasPrometheus, missing('prometheus', 'prometheus')).toBe(true);
@@ -316,6 +338,29 @@ describe('Prometheus against a real obskit app', () => {
       dist('metrics', 'index.js'),
     );
     const { createLogger } = await load<typeof ObskitCore>(dist('core', 'index.js'));
+    const { pgPoolMetrics } = await load<typeof ObskitPg>(dist('pg', 'index.js'));
+    const { JobStore } = await load<typeof DemoStore>(
+      join(root, 'apps', 'api', 'dist', 'store.js'),
+    );
+    // pg as @obskit/pg resolves it: a real pool on the real PostgreSQL (127.0.0.1:5432).
+    const pgPath = createRequire(join(root, 'packages', 'pg', 'package.json')).resolve('pg');
+    const { default: pg } = await load<{
+      default: { Pool: new (config: object) => NonNullable<typeof pool> & ObskitPg.PgPool };
+    }>(pgPath);
+    const pgPool = new pg.Pool({
+      host: process.env.PGHOST ?? '127.0.0.1',
+      port: Number(process.env.PGPORT ?? 5432),
+      user: process.env.PGUSER ?? 'postgres',
+      database: process.env.PGDATABASE ?? 'test',
+      max: 4,
+      connectionTimeoutMillis: 3000,
+    });
+    pool = pgPool;
+    await pgPool.query('SELECT 1').catch((error: Error) => {
+      throw new Error(
+        `PostgreSQL is needed on 127.0.0.1:5432 (trust auth, database "test") for the pool panels: ${error.message}. Start it with \`node scripts/ensure-services.mjs\` (what .ci/run does).`,
+      );
+    });
 
     // One registry for HTTP, job and health metrics, as a service that runs jobs would have.
     const registry = new Registry();
@@ -336,13 +381,26 @@ describe('Prometheus against a real obskit app', () => {
     app.get('/fail', async () => {
       throw new Error('simulated failure');
     });
+    app.get('/db', async () => {
+      await pool!.query('SELECT pg_sleep(0.002)');
+      return { ok: true };
+    });
     await app.listen({ port: 0, host: '127.0.0.1' });
     closeApp = () => app.close();
     const appPort = (app.server.address() as { port: number }).port;
     appUrl = `http://127.0.0.1:${appPort}`;
-    jobs = createJobMetrics({ registry, queue: 'jobs', queueDepth: () => 3 });
-
+    pgPoolMetrics(pgPool, { registry, poolName: 'api' });
+    // The demo's SQLite queue, read at scrape time as the demo worker reads it: one job done,
+    // one failed for good, three waiting.
     dir = mkdtempSync(join(tmpdir(), 'obskit-prometheus-'));
+    const demo = new JobStore(join(dir, 'jobs.sqlite'));
+    store = demo;
+    for (let i = 0; i < 5; i++) demo.create({ type: 'email', payload: {}, maxAttempts: 1 });
+    const first = demo.claim('infra-test', 60_000)!;
+    demo.complete(first, 'infra-test', { ok: true });
+    demo.fail(demo.claim('infra-test', 60_000)!, 'infra-test', 'simulated', 0);
+    jobs = createJobMetrics({ registry, queue: 'jobs', queueStats: () => demo.queueStats() });
+
     const config = join(dir, 'prometheus.yml');
     writeFileSync(config, derivedConfig(appPort));
     const promPort = await freePort();
@@ -374,6 +432,8 @@ describe('Prometheus against a real obskit app', () => {
       if (!done && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
     }
     await closeApp?.();
+    await pool?.end();
+    store?.close();
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   }, 20_000);
 
@@ -397,6 +457,7 @@ describe('Prometheus against a real obskit app', () => {
       await Promise.all([
         fetch(`${appUrl}/users/${Math.floor(Math.random() * 100)}`).then((r) => r.text()),
         fetch(`${appUrl}/fail`).then((r) => r.text()),
+        fetch(`${appUrl}/db`).then((r) => r.text()),
         fetch(`${appUrl}/health/ready`).then((r) => r.text()),
         jobs?.run((job) => job.step('process', () => sleep(5))),
         jobs

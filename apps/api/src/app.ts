@@ -1,16 +1,20 @@
-import { join } from 'node:path';
 import { createLogger, type Logger } from '@obskit/core';
 import { injectTraceContext } from '@obskit/tracing';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type {} from '@obskit/health/fastify';
 import type {} from '@obskit/metrics/fastify';
 import { obskit, obskitServerOptions } from 'obskit/fastify';
-import { JobStore } from './store.js';
+import { openBackend, type BackendEnv, type JobBackend } from './backend.js';
 
 export const JOB_TYPES = ['email', 'report', 'thumbnail'] as const;
 
 export interface ApiOptions {
-  dataDir: string;
+  /** The SQLite file's folder, when `backend` is not given and the environment selects none. */
+  dataDir?: string;
+  /** Where jobs go; default from `env` (see `openBackend`). */
+  backend?: JobBackend;
+  /** `DATABASE_URL`, `REDIS_URL`, `QUEUE_NAME`, `DATA_DIR`. Default: none (SQLite in `dataDir`). */
+  env?: BackendEnv;
   logger?: Logger;
   /** A worker that has not reported for this long makes the API `degraded`. Default 15 s. */
   workerStaleMs?: number;
@@ -20,9 +24,10 @@ export interface ApiOptions {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** The demo API: a job queue on SQLite, with obskit turned on. */
+/** The demo API: jobs on SQLite (or PostgreSQL + BullMQ), with obskit turned on. */
 export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
-  const store = new JobStore(join(options.dataDir, 'jobs.sqlite'));
+  const store =
+    options.backend ?? (await openBackend({ DATA_DIR: options.dataDir, ...options.env }));
   const logger = options.logger ?? createLogger({ service: 'obskit-demo-api' });
   const workerStaleMs = options.workerStaleMs ?? 15_000;
   const obskitOptions = {
@@ -31,11 +36,11 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     tracing: {},
     health: {
       checks: {
-        database: () => store.ping(),
+        ...store.checks(),
         worker: {
           critical: false,
-          check: () => {
-            const last = store.lastHeartbeat();
+          check: async () => {
+            const last = await store.lastHeartbeat();
             if (last === undefined) throw new Error('no worker has reported yet');
             const age = Date.now() - last.getTime();
             if (age > workerStaleMs)
@@ -54,6 +59,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false } },
   });
   await app.register(obskit, obskitOptions);
+  store.instrument(app.metrics.registry);
   const created = app.metrics.counter({
     name: 'jobs_created_total',
     help: 'Jobs accepted by the API, by type.',
@@ -78,7 +84,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     },
     async (request, reply) => {
       const body = request.body as { type: string; payload?: object; maxAttempts?: number };
-      const id = store.create({
+      const id = await store.create({
         type: body.type,
         payload: body.payload ?? {},
         maxAttempts: body.maxAttempts,
@@ -95,7 +101,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     '/jobs/:id',
     { schema: { params: { type: 'object', properties: { id: { type: 'integer', minimum: 1 } } } } },
     async (request, reply) => {
-      const job = store.get((request.params as { id: number }).id);
+      const job = await store.get((request.params as { id: number }).id);
       if (job === undefined)
         return reply.code(404).send({ error: 'Not Found', message: 'no such job' });
       return job;
@@ -117,7 +123,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     },
     async (request) => {
       const { limit, after } = request.query as { limit: number; after: number };
-      const jobs = store.list(after, limit);
+      const jobs = await store.list(after, limit);
       const last = jobs[jobs.length - 1];
       return {
         jobs,

@@ -12,6 +12,7 @@ startTracing({
 const { buildApi } = await import('./app.js');
 const app = await buildApi({
   dataDir: env.DATA_DIR ?? 'data',
+  env,
   drainDelayMs: env.DRAIN_DELAY_MS === undefined ? undefined : Number(env.DRAIN_DELAY_MS),
 });
 await app.listen({ host: env.HOST ?? '127.0.0.1', port: Number(env.PORT ?? 3000) });

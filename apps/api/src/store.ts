@@ -82,6 +82,16 @@ CREATE TABLE IF NOT EXISTS workers (
 );
 `;
 
+export interface QueueState {
+  waiting: number;
+  active: number;
+  delayed: number;
+  failed: number;
+  completed: number;
+  paused: number;
+  oldestWaitingAgeSeconds: number;
+}
+
 export interface NewJob {
   type: string;
   payload: unknown;
@@ -147,6 +157,16 @@ export class JobStore {
         'INSERT INTO job_runs (job_id, worker, attempt, outcome, finished_at) VALUES (?, ?, ?, ?, ?)',
       ),
       depth: db.prepare(`SELECT count(*) AS n FROM jobs WHERE status = 'queued'`),
+      stats: db.prepare(
+        `SELECT
+           coalesce(sum(status = 'queued' AND run_after <= @now), 0) AS waiting,
+           coalesce(sum(status = 'queued' AND run_after > @now), 0) AS delayed,
+           coalesce(sum(status = 'running'), 0) AS active,
+           coalesce(sum(status = 'failed'), 0) AS failed,
+           coalesce(sum(status = 'done'), 0) AS completed,
+           min(CASE WHEN status = 'queued' AND run_after <= @now THEN run_after END) AS oldest
+         FROM jobs`,
+      ),
       heartbeat: db.prepare(
         'INSERT INTO workers (id, heartbeat_at) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at',
       ),
@@ -223,6 +243,27 @@ export class JobStore {
 
   queueDepth(): number {
     return (this.statements.depth.get() as { n: number }).n;
+  }
+
+  /**
+   * The queue's state for obskit's job metrics and the worker's readiness: waiting (due now),
+   * delayed (a retry's backoff), active, failed, completed, and how long the oldest due job has
+   * waited.
+   */
+  queueStats(): QueueState {
+    const now = Date.now();
+    const row = this.statements.stats.get({ now }) as Omit<
+      QueueState,
+      'oldestWaitingAgeSeconds'
+    > & {
+      oldest: number | null;
+    };
+    const { oldest, ...counts } = row;
+    return {
+      ...counts,
+      paused: 0,
+      oldestWaitingAgeSeconds: oldest === null ? 0 : Math.max(0, (now - oldest) / 1000),
+    };
   }
 
   heartbeat(worker: string): void {

@@ -19,15 +19,21 @@ export interface WorkerOptions {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** The work of a job, as named steps. `payload.durationMs` and `payload.fail` steer the demo. */
-async function runSteps(job: Job, jobs: ReturnType<JobMetrics['startJob']>): Promise<unknown> {
+/** Times a named step of a job (`job_step_duration_seconds`). */
+export type Step = <T>(name: string, fn: () => T | Promise<T>) => Promise<T>;
+
+/**
+ * The work of a job, as named steps, each timed and under a span of its own. `payload.durationMs`
+ * and `payload.fail` (true, or how many attempts fail) steer the demo.
+ */
+export async function runSteps(job: Job, step: Step): Promise<unknown> {
   const payload = (job.payload ?? {}) as { durationMs?: number; fail?: boolean | number };
-  await jobs.step('validate', () =>
+  await step('validate', () =>
     withSpan('validate', {}, () => {
       if (typeof payload !== 'object') throw new Error('payload must be an object');
     }),
   );
-  const output = await jobs.step('process', () =>
+  const output = await step('process', () =>
     withSpan('process', { attributes: { 'job.type': job.type } }, async () => {
       await sleep(Math.min(Math.max(Number(payload.durationMs ?? 20), 0), 30_000));
       const failUntil = payload.fail === true ? Infinity : Number(payload.fail ?? 0);
@@ -36,7 +42,7 @@ async function runSteps(job: Job, jobs: ReturnType<JobMetrics['startJob']>): Pro
       return { processed: job.type, attempt: job.attempts };
     }),
   );
-  await jobs.step('store', () => withSpan('store', {}, () => undefined));
+  await step('store', () => withSpan('store', {}, () => undefined));
   return output;
 }
 
@@ -86,7 +92,7 @@ export class Worker {
         async () => {
           logger.info({ jobId: job.id, queue: 'jobs', attempt: job.attempts }, 'job started');
           try {
-            const result = await runSteps(job, timer);
+            const result = await runSteps(job, (name, fn) => timer.step(name, fn));
             if (!store.complete(job, id, result))
               logger.warn({ jobId: job.id }, 'job lease lost; result dropped');
             timer.end('success');

@@ -190,7 +190,52 @@ describe('demo API and worker, end to end', () => {
     expect(await job(api.url, ids[0])).toMatchObject({ status: 'done', attempts: 2 });
     expect(await job(api.url, failing)).toMatchObject({ status: 'failed', attempts: 2 });
     expect(String((await job(api.url, failing)).lastError)).toContain('simulated email failure');
+    // The queue's state, read at scrape time, and the readiness report's queue details.
+    const text = await (await fetch(`${workers[0]!.url}/metrics`)).text();
+    for (const [state, n] of Object.entries({
+      waiting: 0,
+      active: 0,
+      delayed: 0,
+      failed: 1,
+      completed: 50,
+      paused: 0,
+    })) {
+      expect(metric(text, `job_queue_jobs{queue="jobs",state="${state}"}`), state).toBe(n);
+    }
+    expect(metric(text, 'job_queue_oldest_waiting_age_seconds{queue="jobs"}')).toBe(0);
+    const ready = (await (await fetch(`${workers[1]!.url}/health/ready`)).json()) as {
+      checks: Record<string, { status: string; details?: unknown }>;
+    };
+    expect(ready.checks.queue).toMatchObject({
+      status: 'healthy',
+      details: { waiting: 0, active: 0, failed: 1 },
+    });
     for (const w of workers) w.child.kill('SIGTERM');
     expect(await Promise.all(workers.map((w) => w.exited))).toEqual([0, 0]);
   }, 60_000);
+
+  it('a job waiting behind a long one shows as consumer lag in seconds', async () => {
+    const env = { DATA_DIR: dataDir(), POLL_MS: '20' };
+    const api = await startApp('api', env);
+    const worker = await startApp('worker', env);
+    const long = await postJob(api.url, { type: 'report', payload: { durationMs: 2500 } });
+    await waitFor(
+      async () => (await job(api.url, long.json.id)).status === 'running',
+      10_000,
+      'the long job to start',
+    );
+    await postJob(api.url, { type: 'email' });
+    await new Promise((r) => setTimeout(r, 1100));
+    const text = await (await fetch(`${worker.url}/metrics`)).text();
+    expect(metric(text, 'job_queue_jobs{queue="jobs",state="active"}')).toBe(1);
+    expect(metric(text, 'job_queue_jobs{queue="jobs",state="waiting"}')).toBe(1);
+    expect(metric(text, 'job_queue_depth{queue="jobs"}')).toBe(1);
+    const lag = metric(text, 'job_queue_oldest_waiting_age_seconds{queue="jobs"}') ?? 0;
+    expect(lag).toBeGreaterThan(1);
+    expect(lag).toBeLessThan(5);
+    const ready = (await (await fetch(`${worker.url}/health/ready`)).json()) as {
+      checks: Record<string, { details?: unknown }>;
+    };
+    expect(ready.checks.queue?.details).toEqual({ waiting: 1, active: 1, failed: 0 });
+  }, 30_000);
 });

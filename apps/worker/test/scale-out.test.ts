@@ -1,0 +1,197 @@
+// The demo scaled out, against the real PostgreSQL (127.0.0.1:5432, trust auth) and Redis
+// (127.0.0.1:6379) that `.ci/run` starts where they are missing (scripts/ensure-services.mjs):
+// two API processes and two workers, jobs in PostgreSQL, their queue on BullMQ.
+import { waitFor } from '@obskit/test-support';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { killAll, otlpReceiver, postJob, startApp, type Service } from './processes.js';
+
+const pgConfig = {
+  host: process.env.PGHOST ?? '127.0.0.1',
+  port: Number(process.env.PGPORT ?? 5432),
+  user: process.env.PGUSER ?? 'postgres',
+};
+const redisUrl = `redis://127.0.0.1:${process.env.REDIS_PORT ?? 6379}`;
+const database = `obskit_scale_${process.pid}`;
+const queueName = `jobs-scale-${process.pid}`;
+let admin: pg.Client;
+
+beforeAll(async () => {
+  admin = new pg.Client({ ...pgConfig, database: 'test', connectionTimeoutMillis: 3000 });
+  try {
+    await admin.connect();
+  } catch (error) {
+    throw new Error(
+      `PostgreSQL is needed on ${pgConfig.host}:${pgConfig.port} (trust auth, database "test"): ${(error as Error).message}. Start it with \`node scripts/ensure-services.mjs\` (what .ci/run does).`,
+    );
+  }
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (error) {
+    throw new Error(
+      `Redis is needed at ${redisUrl}: ${(error as Error).message}. Start it with \`node scripts/ensure-services.mjs\` (what .ci/run does), or redis-server --daemonize yes --bind 127.0.0.1.`,
+    );
+  } finally {
+    redis.disconnect();
+  }
+  await admin.query(`DROP DATABASE IF EXISTS ${database}`);
+  await admin.query(`CREATE DATABASE ${database}`);
+});
+
+afterAll(async () => {
+  killAll();
+  const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const queue = new Queue(queueName, { connection });
+  await queue.obliterate({ force: true }).catch(() => undefined);
+  await queue.close();
+  connection.disconnect();
+  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  await admin.end();
+});
+
+const sum = (texts: string[], name: string, labels: string): number =>
+  texts
+    .flatMap((t) => t.split('\n'))
+    .filter((l) => l.startsWith(`${name}{`) && l.includes(labels))
+    .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+
+describe('the demo scaled out: PostgreSQL + BullMQ', () => {
+  it('two APIs and two workers: 100 jobs, each processed once, one trace each, counted once', async () => {
+    const otlp = await otlpReceiver();
+    const env = {
+      DATABASE_URL: `postgres://${pgConfig.user}@${pgConfig.host}:${pgConfig.port}/${database}`,
+      REDIS_URL: redisUrl,
+      QUEUE_NAME: queueName,
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_BSP_SCHEDULE_DELAY: '100',
+    };
+    const apis = [await startApp('api', env), await startApp('api', env)];
+    const workers: Service[] = [
+      await startApp('worker', { ...env, WORKER_ID: 'w1', CONCURRENCY: '2' }),
+      await startApp('worker', { ...env, WORKER_ID: 'w2', CONCURRENCY: '2' }),
+    ];
+
+    const ids: number[] = [];
+    await Promise.all(
+      Array.from({ length: 4 }, async (_, lane) => {
+        for (let i = 0; i < 25; i++) {
+          const posted = await postJob(apis[lane % 2]!.url, {
+            type: 'thumbnail',
+            payload: { durationMs: 5 },
+          });
+          expect(posted.status, JSON.stringify(posted.json)).toBe(202);
+          ids.push(posted.json.id as number);
+        }
+      }),
+    );
+    expect(new Set(ids).size).toBe(100);
+
+    const db = new pg.Client({ ...pgConfig, database });
+    await db.connect();
+    try {
+      await waitFor(
+        async () =>
+          (await db.query(`SELECT count(*)::int AS n FROM jobs WHERE status = 'done'`)).rows[0]
+            .n === 100,
+        30_000,
+        'all 100 jobs to be done',
+      );
+      // Each job ran exactly once: one finished attempt, done, per job.
+      const runs = (
+        await db.query<{ job_id: string; outcome: string; worker: string }>(
+          'SELECT job_id, outcome, worker FROM job_runs',
+        )
+      ).rows;
+      expect(runs).toHaveLength(100);
+      expect(runs.every((r) => r.outcome === 'done')).toBe(true);
+      expect(new Set(runs.map((r) => Number(r.job_id)))).toEqual(new Set(ids));
+      expect(new Set(runs.map((r) => r.worker))).toEqual(new Set(['w1', 'w2']));
+
+      // One trace per job, from the request through both processes.
+      const jobs = (
+        await db.query<{ id: string; trace: { traceparent: string }; request_id: string }>(
+          'SELECT id, trace, request_id FROM jobs',
+        )
+      ).rows;
+      const traceOf = new Map(jobs.map((j) => [Number(j.id), j.trace.traceparent.split('-')[1]]));
+      expect(new Set(traceOf.values()).size).toBe(100);
+      await waitFor(
+        () => otlp.spans.filter((s) => s.name === `${queueName} process`).length >= 100,
+        15_000,
+        'a consumer span per job',
+      );
+      for (const [id, traceId] of traceOf) {
+        const inTrace = otlp.spans.filter((s) => s.traceId === traceId);
+        const request = inTrace.filter((s) => s.name === 'POST /jobs');
+        const consumer = inTrace.filter((s) => s.name === `${queueName} process`);
+        expect(request, `job ${id}`).toHaveLength(1);
+        expect(request[0]!.service).toBe('obskit-demo-api');
+        expect(consumer, `job ${id}`).toHaveLength(1);
+        expect(consumer[0]!.service).toBe('obskit-demo-worker');
+        expect(consumer[0]!.parentSpanId).toBe(request[0]!.spanId);
+      }
+      // The job lines carry the request id of the request that made the job.
+      const reqIdOf = new Map(jobs.map((j) => [String(j.id), j.request_id]));
+      const done = workers.flatMap((w) => w.lines()).filter((l) => l.msg === 'job done');
+      expect(done).toHaveLength(100);
+      for (const line of done) {
+        // BullMQ's job id is `job-<row id>`.
+        const id = String(line.jobId).replace(/^job-/, '');
+        expect(line.reqId).toBe(reqIdOf.get(id));
+        expect(line.trace_id).toBe(traceOf.get(Number(id)));
+        expect(line).toMatchObject({ queue: queueName, attempt: 1 });
+      }
+    } finally {
+      await db.end();
+    }
+
+    // The metrics, summed over instances as a dashboard does, match the traffic.
+    const scrape = (services: Service[]) =>
+      Promise.all(services.map(async (s) => (await fetch(`${s.url}/metrics`)).text()));
+    const [apiTexts, workerTexts] = await Promise.all([scrape(apis), scrape(workers)]);
+    expect(sum(workerTexts, 'jobs_total', `queue="${queueName}",status="success"`)).toBe(100);
+    expect(sum(workerTexts, 'jobs_total', 'status="failure"')).toBe(0);
+    expect(sum(apiTexts, 'jobs_created_total', 'type="thumbnail"')).toBe(100);
+    expect(
+      sum(apiTexts, 'http_requests_total', 'method="POST",route="/jobs",status_code="202"'),
+    ).toBe(100);
+    for (const text of workerTexts) {
+      // Every worker reads the same queue at scrape time.
+      expect(text).toContain(`job_queue_jobs{queue="${queueName}",state="completed"} 100`);
+      expect(text).toContain(`job_queue_jobs{queue="${queueName}",state="waiting"} 0`);
+      expect(text).toContain(`job_queue_oldest_waiting_age_seconds{queue="${queueName}"} 0`);
+      expect(text).toContain('db_client_connection_max{pool_name="worker"} 4');
+    }
+    expect(sum(apiTexts, 'db_client_connection_count', 'pool_name="api"')).toBeGreaterThan(0);
+    const ready = (await (await fetch(`${workers[0]!.url}/health/ready`)).json()) as {
+      status: string;
+      checks: Record<string, { details?: unknown }>;
+    };
+    expect(ready.status).toBe('healthy');
+    expect(ready.checks.queue?.details).toEqual({ waiting: 0, active: 0, failed: 0 });
+    const apiReady = (await (await fetch(`${apis[1]!.url}/health/ready`)).json()) as {
+      status: string;
+      checks: Record<string, unknown>;
+    };
+    expect(apiReady.status).toBe('healthy');
+    expect(Object.keys(apiReady.checks).sort()).toEqual(['database', 'queue', 'worker']);
+
+    for (const s of [...apis, ...workers]) s.child.kill('SIGTERM');
+    expect(await Promise.all([...apis, ...workers].map((s) => s.exited))).toEqual([0, 0, 0, 0]);
+    await otlp.close();
+  }, 90_000);
+
+  it('one of DATABASE_URL and REDIS_URL without the other stops the app with a message', async () => {
+    await expect(startApp('api', { REDIS_URL: redisUrl, DATABASE_URL: '' })).rejects.toThrow(
+      /DATABASE_URL and REDIS_URL go together/,
+    );
+    await expect(
+      startApp('worker', { DATABASE_URL: `postgres://127.0.0.1/${database}`, REDIS_URL: '' }),
+    ).rejects.toThrow(/DATABASE_URL and REDIS_URL go together/);
+  }, 30_000);
+});
