@@ -10,6 +10,7 @@ import {
   readHeader,
 } from '@obskit/core/internal';
 import { Registry } from 'prom-client';
+import { kSeriesMetric, type RenderableMetric, type SeriesMetric } from './series.js';
 import type { MetricsEndpointOptions, MetricsResponse } from './types.js';
 
 export const DEFAULT_METRICS_PATH = '/metrics';
@@ -27,6 +28,53 @@ export interface MetricsEndpoint {
 
 let chain: Promise<unknown> = Promise.resolve();
 
+const isRenderable = (metric: unknown): metric is RenderableMetric =>
+  typeof (metric as Partial<RenderableMetric>).render === 'function' &&
+  (metric as Partial<RenderableMetric>)[kSeriesMetric] !== undefined;
+
+/**
+ * Whether the registry has default labels (`registry.setDefaultLabels`), told by how prom-client
+ * itself writes obskit's one-line in-flight gauge. With them, prom-client writes every metric.
+ */
+async function hasDefaultLabels(registry: Registry, metrics: { name: string }[]): Promise<boolean> {
+  const probe = metrics.find(
+    (m) => (m as Partial<SeriesMetric>)[kSeriesMetric] !== undefined && !isRenderable(m),
+  );
+  if (probe === undefined) return true; // cannot tell: let prom-client write everything
+  const text = await registry.getSingleMetricAsString(probe.name);
+  return text.slice(text.lastIndexOf('\n') + 1).includes('{');
+}
+
+/**
+ * The registry's text, as `registry.metrics()` gives it: obskit's HTTP series are written by
+ * obskit (faster, and giving the event loop a turn every 500 series), every other metric by
+ * prom-client (`getSingleMetricAsString`), in registration order.
+ */
+async function render(registry: Registry, openMetrics: boolean): Promise<string> {
+  const metrics = registry.getMetricsAsArray() as unknown as { name: string; type?: string }[];
+  if (!metrics.some(isRenderable) || (await hasDefaultLabels(registry, metrics))) {
+    return registry.metrics();
+  }
+  const parts: string[] = [];
+  for (const metric of metrics) {
+    if (isRenderable(metric)) {
+      parts.push(await metric.render(openMetrics));
+    } else if (openMetrics && metric.type === 'counter') {
+      // As registry.metrics() does for OpenMetrics: the family named without `_total`.
+      const name = metric.name;
+      metric.name = name.replace(/_total$/, '');
+      try {
+        parts.push(await registry.getSingleMetricAsString(name));
+      } finally {
+        metric.name = name;
+      }
+    } else {
+      parts.push(await registry.getSingleMetricAsString(metric.name));
+    }
+  }
+  return openMetrics ? `${parts.join('\n')}\n# EOF\n` : `${parts.join('\n\n')}\n`;
+}
+
 /**
  * Renders `registry` in the asked format. prom-client keeps the format on the registry and
  * renames counters while it renders OpenMetrics, so renders are serialised and the registry is
@@ -34,15 +82,16 @@ let chain: Promise<unknown> = Promise.resolve();
  */
 export function renderMetrics(registry: Registry, openMetrics: boolean): Promise<string> {
   const run = async (): Promise<string> => {
-    if (!openMetrics || (registry.contentType as string) === Registry.OPENMETRICS_CONTENT_TYPE) {
-      return registry.metrics();
-    }
+    const previous = registry.contentType;
+    const wanted = openMetrics
+      ? Registry.OPENMETRICS_CONTENT_TYPE
+      : Registry.PROMETHEUS_CONTENT_TYPE;
+    if ((previous as string) === wanted) return render(registry, openMetrics);
     const metrics = registry.getMetricsAsArray() as unknown as { name: string }[];
     const names = metrics.map((m) => m.name);
-    const previous = registry.contentType;
-    registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE as never);
+    registry.setContentType(wanted as never);
     try {
-      return await registry.metrics();
+      return await render(registry, openMetrics);
     } finally {
       registry.setContentType(previous as never);
       metrics.forEach((m, i) => (m.name = names[i] as string));

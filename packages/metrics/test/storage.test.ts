@@ -4,7 +4,7 @@
 // aggregation reads), the same text in both formats, the same aggregate over two workers.
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { createHttpMetrics, METRIC_CONFLICT } from '../src/index.js';
+import { createHttpMetrics, METRIC_CONFLICT, renderMetrics } from '../src/index.js';
 import { InFlight, seriesKey, SeriesStore } from '../src/series.js';
 
 const BUCKETS = [0.005, 0.05, 0.5, 5];
@@ -143,5 +143,113 @@ describe('registration', () => {
     expect(() => createHttpMetrics({ registry, defaultMetrics: false })).toThrow(
       'OBSKIT_ERR_METRIC_CONFLICT: metric http_requests_total is already registered in this registry by something other than',
     );
+  });
+});
+
+// /metrics writes obskit's own series itself and every other metric through prom-client: the text
+// must be exactly what prom-client's `registry.metrics()` writes for the same registry.
+describe("obskit's text writer against prom-client's", () => {
+  const exemplar = { trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: '00f067aa0ba902b7' };
+
+  function registry(labelsOf: (i: number) => Record<string, string>, n: number): Registry {
+    const r = new Registry();
+    // Other metrics around obskit's, in registration order: a counter named *_total, a gauge, a
+    // histogram, a counter without the suffix.
+    new Counter({
+      name: 'orders_total',
+      help: 'Orders.\nSecond line \\ backslash',
+      registers: [r],
+    }).inc(3);
+    const store = new SeriesStore(BUCKETS);
+    r.registerMetric(store.counter('http_requests_total', HELP) as never);
+    new Gauge({ name: 'queue_size', help: HELP, labelNames: ['q'], registers: [r] }).set(
+      { q: 'a"b' },
+      2,
+    );
+    r.registerMetric(
+      store.histogram('http_request_duration_seconds', 'duration "quoted"') as never,
+    );
+    r.registerMetric(new InFlight().gauge('http_requests_in_flight', HELP) as never);
+    new Histogram({ name: 'db_seconds', help: HELP, buckets: [0.1, 1], registers: [r] }).observe(
+      0.5,
+    );
+    new Counter({ name: 'bytes_sent', help: HELP, registers: [r] }).inc(7);
+    for (let i = 0; i < n; i++) {
+      const labels = labelsOf(i);
+      const key = JSON.stringify(labels);
+      store.observe(
+        store.get(key, () => labels),
+        [0.001, 0.04, 0.3, 7, Infinity][i % 5]!,
+        i % 3 === 0 ? exemplar : undefined,
+      );
+    }
+    return r;
+  }
+
+  async function promClientText(r: Registry, openMetrics: boolean): Promise<string> {
+    if (!openMetrics) return r.metrics();
+    const metrics = r.getMetricsAsArray() as unknown as { name: string }[];
+    const names = metrics.map((m) => m.name);
+    r.setContentType(Registry.OPENMETRICS_CONTENT_TYPE as never);
+    try {
+      return await r.metrics();
+    } finally {
+      r.setContentType(Registry.PROMETHEUS_CONTENT_TYPE as never);
+      metrics.forEach((m, i) => (m.name = names[i]!));
+    }
+  }
+
+  const hostile = (i: number) => ({
+    method: ['GET', 'POST'][i % 2]!,
+    route: [`/users/:id`, '/a "quoted" \\ path', '/new\nline', '/ünïcödé/✓', ''][i % 5]!,
+    status_code: String(200 + (i % 7)),
+    tenant: `t${i}`,
+  });
+
+  it('writes the same text in both formats, exemplars and escapes included', async () => {
+    const r = registry(hostile, 40);
+    const prometheus = await renderMetrics(r, false);
+    expect(prometheus).toBe(await promClientText(r, false));
+    expect(prometheus).toContain('route="/a \\"quoted\\" \\\\ path"');
+    const open = await renderMetrics(r, true);
+    expect(open).toBe(await promClientText(r, true));
+    expect(open).toContain(`# {trace_id="${exemplar.trace_id}",span_id="${exemplar.span_id}"}`);
+    expect(open).toMatch(/^http_requests_total\{.*\} \d+ # \{trace_id=/m);
+    expect(open.endsWith('# EOF\n')).toBe(true);
+    // The registry is as it was: names and format.
+    expect(r.contentType).toBe(Registry.PROMETHEUS_CONTENT_TYPE);
+    expect(await renderMetrics(r, false)).toBe(prometheus);
+  });
+
+  it('writes empty stores and label-less series as prom-client does', async () => {
+    for (const n of [0, 3]) {
+      const r = registry(() => ({}), n);
+      expect(await renderMetrics(r, false)).toBe(await promClientText(r, false));
+      expect(await renderMetrics(r, true)).toBe(await promClientText(r, true));
+    }
+  });
+
+  it('gives the event loop turns while it writes many series, and writes them all', async () => {
+    const r = registry((i) => ({ method: 'GET', route: `/r/${i}`, status_code: '200' }), 1600);
+    let turns = 0;
+    let running = true;
+    const tick = () => {
+      turns++;
+      if (running) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const text = await renderMetrics(r, false);
+    running = false;
+    expect(turns).toBeGreaterThanOrEqual(3);
+    expect(text).toBe(await promClientText(r, false));
+  });
+
+  it('leaves registries with default labels to prom-client, labels and all', async () => {
+    const r = registry(hostile, 5);
+    r.setDefaultLabels({ region: 'eu-1' });
+    const text = await renderMetrics(r, false);
+    expect(text).toBe(await promClientText(r, false));
+    expect(text).toContain('http_requests_in_flight{region="eu-1"} 0');
+    expect(text).toMatch(/http_request_duration_seconds_count\{.*region="eu-1".*\} \d/);
   });
 });
