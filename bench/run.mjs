@@ -14,11 +14,15 @@ const here = dirname(fileURLToPath(import.meta.url));
 const serversDir = join(here, 'servers');
 
 const usage = `Usage: pnpm bench [-- options]
-  --rounds N        rounds of all configurations (default 3)
-  --duration S      measured seconds per configuration and round (default 10)
-  --warmup S        unmeasured seconds before each measurement (default 2)
-  --connections N   concurrent connections (default 50)
-  --pause S         idle seconds before starting each server (default 2)
+By default a quick run: the bare frameworks, obskit-full and peer-stack, 2 rounds of 5 s.
+  --all             every configuration in servers/
+  --rounds N        rounds of all configurations (default 2)
+  --duration S      measured seconds per configuration and round (default 5)
+  --warmup S        unmeasured seconds before each measurement (default 1)
+  --connections N,M concurrent connections; a list runs each (default 50)
+  --routes N,M      register N more routes in every server before the measured ones (scale run)
+  --log-lines N,M   application log lines per request, for the *-logs-* configurations
+  --pause S         idle seconds before starting each server (default 1)
   --only A,B        configurations whose name contains one of these (bare baselines always run)
   --compare A:B     also print A against B per framework (default obskit-full:peer-stack)
   --out FILE        where to write the raw results as JSON (default bench/results/<time>.json)
@@ -27,11 +31,14 @@ const usage = `Usage: pnpm bench [-- options]
 const { values } = parseArgs({
   args: process.argv.slice(2).filter((a) => a !== '--'),
   options: {
-    rounds: { type: 'string', default: '3' },
-    duration: { type: 'string', default: '10' },
-    warmup: { type: 'string', default: '2' },
+    all: { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '2' },
+    duration: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '1' },
     connections: { type: 'string', default: '50' },
-    pause: { type: 'string', default: '2' },
+    routes: { type: 'string' },
+    'log-lines': { type: 'string' },
+    pause: { type: 'string', default: '1' },
     only: { type: 'string' },
     compare: { type: 'string', default: 'obskit-full:peer-stack' },
     out: { type: 'string' },
@@ -57,7 +64,11 @@ function positive(name, text, { integer = true, zero = false } = {}) {
 const rounds = positive('rounds', values.rounds);
 const duration = positive('duration', values.duration, { integer: false });
 const warmup = positive('warmup', values.warmup, { integer: false, zero: true });
-const connections = positive('connections', values.connections);
+const list = (name, text) => text.split(',').map((t) => positive(name, t.trim()));
+const connectionCounts = list('connections', values.connections);
+const routeCounts = values.routes === undefined ? [undefined] : list('routes', values.routes);
+const logLines =
+  values['log-lines'] === undefined ? [undefined] : list('log-lines', values['log-lines']);
 const pause = positive('pause', values.pause, { integer: false, zero: true });
 
 const all = readdirSync(serversDir)
@@ -81,7 +92,9 @@ if (values.list) {
   process.exit(0);
 }
 
-let selected = all;
+// The quick default: what the headline compares.
+const HEADLINE = /^(fastify|express)-(bare|obskit-full|peer-stack)$/;
+let selected = values.all || values.only ? all : all.filter((name) => HEADLINE.test(name));
 if (values.only) {
   const wanted = values.only
     .split(',')
@@ -108,13 +121,14 @@ selected.sort((a, b) => {
   return a.localeCompare(b);
 });
 
-async function startServer(name) {
+async function startServer(name, env) {
   const child = spawn(process.execPath, [join(serversDir, `${name}.mjs`)], {
     cwd: here,
-    env: { ...process.env, NODE_ENV: 'production', PORT: '0', HOST: '127.0.0.1' },
+    env: { ...process.env, NODE_ENV: 'production', PORT: '0', HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let output = '';
+  child.output = () => output;
   const port = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} did not start within 15 s`)), 15_000);
     child.stdout.on('data', (chunk) => {
@@ -130,9 +144,17 @@ async function startServer(name) {
       reject(new Error(`${name} exited with ${code} before listening`));
     });
   });
-  child.stdout.resume();
   return { child, port };
 }
+
+// What a server reports of itself at exit: a `STATS {json}` line (the span export configurations).
+const statsOf = (child) => {
+  const line = child
+    .output()
+    .split('\n')
+    .find((l) => l.startsWith('STATS '));
+  return line === undefined ? undefined : JSON.parse(line.slice(6));
+};
 
 async function stopServer(child) {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -144,7 +166,7 @@ async function stopServer(child) {
 }
 
 // One measurement in a fresh load-generator process (see load.mjs).
-async function measure(child, port) {
+async function measure(child, port, connections) {
   const gen = spawn(
     process.execPath,
     [join(here, 'load.mjs'), port, child.pid, warmup, duration, connections].map(String),
@@ -163,66 +185,107 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
+// Every configuration once per scale setting (connections, routes, log lines), each compared with
+// the bare framework under the same setting.
+const runs = [];
+for (const c of connectionCounts) {
+  for (const routes of routeCounts) {
+    for (const lines of logLines) {
+      const suffix = [
+        connectionCounts.length > 1 ? `c=${c}` : '',
+        routes === undefined ? '' : `routes=${routes}`,
+        lines === undefined ? '' : `lines=${lines}`,
+      ]
+        .filter(Boolean)
+        .join(',');
+      const at = suffix === '' ? '' : `@${suffix}`;
+      for (const name of selected) {
+        runs.push({
+          id: `${name}${at}`,
+          bareId: `${bareOf(name)}${at}`,
+          name,
+          framework: frameworkOf(name),
+          setting: suffix,
+          connections: c,
+          routes,
+          lines,
+          env: {
+            ...(routes === undefined ? {} : { BENCH_ROUTES: String(routes) }),
+            ...(lines === undefined ? {} : { LOG_LINES: String(lines) }),
+          },
+        });
+      }
+    }
+  }
+}
+
 const results = [];
 console.log(
-  `obskit bench: ${selected.length} configurations × ${rounds} rounds, ${duration}s each (+${warmup}s warm-up), ${connections} connections, Node ${process.version}`,
+  `obskit bench: ${runs.length} configurations × ${rounds} rounds, ${duration}s each (+${warmup}s warm-up), ${connectionCounts.join('/')} connections, Node ${process.version}`,
 );
 // Each round starts one configuration further down the list, so that over rounds every
 // configuration runs in every position: identical servers measured 1.11 and 1.22 of the one that
 // always ran first in its round.
 const orderOf = (round) => {
-  const k = (round - 1) % selected.length;
-  return [...selected.slice(k), ...selected.slice(0, k)];
+  const k = (round - 1) % runs.length;
+  return [...runs.slice(k), ...runs.slice(0, k)];
 };
 for (let round = 1; round <= rounds; round++) {
-  for (const name of orderOf(round)) {
+  for (const run of orderOf(round)) {
     // Let the machine settle after the previous server's exit (its memory, its sockets): a
     // configuration measured right after a heavy one otherwise ran measurably slower.
     if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause * 1000));
-    const { child, port } = await startServer(name);
+    const { child, port } = await startServer(run.name, run.env);
+    let r;
     try {
-      const r = await measure(child, port);
-      // Server CPU (user + system, all threads, from /proc on Linux) per request: a second
-      // view beside req/s. A round slowed by a neighbour mostly waits longer; it does less
-      // extra work per request.
-      const cpuUsPerReq =
-        r.cpuSeconds === null || r.total === 0 ? undefined : (r.cpuSeconds * 1e6) / r.total;
-      const entry = {
-        round,
-        name,
-        framework: frameworkOf(name),
-        reqPerSec: r.reqPerSec,
-        p99Ms: r.p99Ms,
-        p50Ms: r.p50Ms,
-        non2xx: r.non2xx,
-        errors: r.errors,
-        timeouts: r.timeouts,
-        cpuUsPerReq,
-      };
-      results.push(entry);
-      const flag =
-        entry.non2xx || entry.errors ? `  (!) non-2xx ${entry.non2xx}, errors ${entry.errors}` : '';
-      console.log(
-        `round ${round}  ${name.padEnd(30)} ${Math.round(entry.reqPerSec).toString().padStart(7)} req/s  p99 ${entry.p99Ms} ms${cpuUsPerReq === undefined ? '' : `  ${cpuUsPerReq.toFixed(1)} µs CPU/req`}${flag}`,
-      );
+      r = await measure(child, port, run.connections);
     } finally {
       await stopServer(child);
     }
+    // Server CPU (user + system, all threads, from /proc on Linux) per request: a second
+    // view beside req/s. A round slowed by a neighbour mostly waits longer; it does less
+    // extra work per request.
+    const cpuUsPerReq =
+      r.cpuSeconds === null || r.total === 0 ? undefined : (r.cpuSeconds * 1e6) / r.total;
+    const stats = statsOf(child);
+    const entry = {
+      round,
+      id: run.id,
+      name: run.name,
+      framework: run.framework,
+      setting: run.setting,
+      reqPerSec: r.reqPerSec,
+      total: r.total,
+      p99Ms: r.p99Ms,
+      p50Ms: r.p50Ms,
+      non2xx: r.non2xx,
+      errors: r.errors,
+      timeouts: r.timeouts,
+      cpuUsPerReq,
+      ...(stats === undefined ? {} : { stats }),
+    };
+    results.push(entry);
+    const flag =
+      entry.non2xx || entry.errors ? `  (!) non-2xx ${entry.non2xx}, errors ${entry.errors}` : '';
+    console.log(
+      `round ${round}  ${run.id.padEnd(36)} ${Math.round(entry.reqPerSec).toString().padStart(7)} req/s  p99 ${entry.p99Ms} ms${cpuUsPerReq === undefined ? '' : `  ${cpuUsPerReq.toFixed(1)} µs CPU/req`}${stats === undefined ? '' : `  ${JSON.stringify(stats)}`}${flag}`,
+    );
   }
 }
 
-const summary = selected.map((name) => {
-  const mine = results.filter((r) => r.name === name);
+const summary = runs.map((run) => {
+  const mine = results.filter((r) => r.id === run.id);
+  const sameRoundBare = (r) => results.find((b) => b.round === r.round && b.id === run.bareId);
   const ratios = mine
     .map((r) => {
-      const bare = results.find((b) => b.round === r.round && b.name === bareOf(name));
+      const bare = sameRoundBare(r);
       return bare && bare.reqPerSec > 0 ? r.reqPerSec / bare.reqPerSec : undefined;
     })
     .filter((x) => x !== undefined);
   // Server CPU per request added to bare's in the same round.
   const added = mine
     .map((r) => {
-      const bare = results.find((b) => b.round === r.round && b.name === bareOf(name));
+      const bare = sameRoundBare(r);
       return bare?.cpuUsPerReq !== undefined && r.cpuUsPerReq !== undefined
         ? r.cpuUsPerReq - bare.cpuUsPerReq
         : undefined;
@@ -230,8 +293,13 @@ const summary = selected.map((name) => {
     .filter((x) => x !== undefined);
   const cpu = mine.map((r) => r.cpuUsPerReq).filter((x) => x !== undefined);
   return {
-    name,
-    framework: frameworkOf(name),
+    id: run.id,
+    name: run.name,
+    framework: run.framework,
+    setting: run.setting,
+    connections: run.connections,
+    routes: run.routes ?? null,
+    lines: run.lines ?? null,
     medianReqPerSec: median(mine.map((r) => r.reqPerSec)),
     medianP99Ms: median(mine.map((r) => r.p99Ms)),
     medianRatioToBare: ratios.length ? median(ratios) : null,
@@ -239,6 +307,7 @@ const summary = selected.map((name) => {
     medianCpuUsPerReq: cpu.length ? median(cpu) : null,
     medianAddedCpuUs: added.length ? median(added) : null,
     non2xx: mine.reduce((n, r) => n + r.non2xx + r.errors, 0),
+    ...(mine.some((r) => r.stats) ? { stats: mine.map((r) => r.stats) } : {}),
   };
 });
 
@@ -250,7 +319,7 @@ const fixed = (x, digits) => (x === null ? 'n/a' : x.toFixed(digits));
 for (const s of summary) {
   const warn = s.non2xx ? ` (${s.non2xx} non-2xx/errors)` : '';
   console.log(
-    `| ${s.name} | ${Math.round(s.medianReqPerSec)} | ${s.medianP99Ms} | ${fixed(s.medianRatioToBare, 2)}${warn} | ${fixed(s.medianCpuUsPerReq, 1)} | ${fixed(s.medianAddedCpuUs, 1)} |`,
+    `| ${s.id} | ${Math.round(s.medianReqPerSec)} | ${s.medianP99Ms} | ${fixed(s.medianRatioToBare, 2)}${warn} | ${fixed(s.medianCpuUsPerReq, 1)} | ${fixed(s.medianAddedCpuUs, 1)} |`,
   );
 }
 
@@ -259,19 +328,21 @@ for (const s of summary) {
 const [compareA, compareB] = values.compare.split(':');
 const comparisons = [];
 if (compareA && compareB) {
-  for (const framework of [...new Set(selected.map(frameworkOf))]) {
-    const a = `${framework}-${compareA}`;
-    const b = `${framework}-${compareB}`;
-    if (!selected.includes(a) || !selected.includes(b)) continue;
+  for (const run of runs) {
+    if (run.name !== `${run.framework}-${compareA}`) continue;
+    const at = run.setting === '' ? '' : `@${run.setting}`;
+    const a = run.id;
+    const b = `${run.framework}-${compareB}${at}`;
+    if (!runs.some((x) => x.id === b)) continue;
     const factors = results
-      .filter((r) => r.name === a)
+      .filter((r) => r.id === a)
       .map((r) => {
-        const other = results.find((o) => o.round === r.round && o.name === b);
+        const other = results.find((o) => o.round === r.round && o.id === b);
         return other && other.reqPerSec > 0 ? r.reqPerSec / other.reqPerSec : undefined;
       })
       .filter((x) => x !== undefined);
-    const cpuA = summary.find((s) => s.name === a)?.medianCpuUsPerReq;
-    const cpuB = summary.find((s) => s.name === b)?.medianCpuUsPerReq;
+    const cpuA = summary.find((s) => s.id === a)?.medianCpuUsPerReq;
+    const cpuB = summary.find((s) => s.id === b)?.medianCpuUsPerReq;
     comparisons.push({
       a,
       b,
@@ -302,7 +373,7 @@ writeFileSync(
       rounds,
       duration,
       warmup,
-      connections,
+      connections: connectionCounts,
       date: new Date().toISOString(),
       summary,
       comparisons,

@@ -2,16 +2,54 @@
 
 export const user = (id) => ({ id, name: 'Ada Lovelace', email: 'ada@example.com' });
 
+// The routes scale run (`--routes N`): N more routes, registered before the measured ones, so that
+// an Express request walks past them all, as in an app with that many routes.
+const extraRoutes = Number(process.env.BENCH_ROUTES ?? 0);
+const extra = (register) => {
+  for (let i = 0; i < extraRoutes; i++) register(`/extra${i}/items/:id`, i);
+};
+
 export function fastifyRoutes(app) {
+  extra((path, i) => app.get(path, async () => ({ extra: i })));
   app.get('/', async () => ({ hello: 'world' }));
   app.get('/users/:id', async (request) => user(request.params.id));
 }
 
 export function expressRoutes(app) {
+  extra((path, i) => app.get(path, (_req, res) => res.json({ extra: i })));
   app.get('/', (_req, res) => {
     res.json({ hello: 'world' });
   });
   app.get('/users/:id', (req, res) => {
+    res.json(user(req.params.id));
+  });
+}
+
+// The log volume configurations (`--log-lines N`): each request writes N application lines
+// through the request's logger, besides what the logging set-up writes per request itself.
+const logLines = Number(process.env.LOG_LINES ?? 1);
+const logWork = (log) => {
+  for (let i = 0; i < logLines; i++) log.info({ step: i, userId: 42 }, 'loaded user step');
+};
+
+export function fastifyLogRoutes(app) {
+  app.get('/', async (request) => {
+    logWork(request.log);
+    return { hello: 'world' };
+  });
+  app.get('/users/:id', async (request) => {
+    logWork(request.log);
+    return user(request.params.id);
+  });
+}
+
+export function expressLogRoutes(app) {
+  app.get('/', (req, res) => {
+    logWork(req.log);
+    res.json({ hello: 'world' });
+  });
+  app.get('/users/:id', (req, res) => {
+    logWork(req.log);
     res.json(user(req.params.id));
   });
 }

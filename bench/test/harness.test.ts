@@ -74,6 +74,39 @@ describe('bench harness', () => {
     }
   }, 60_000);
 
+  it('runs each configuration once per scale setting, against bare under the same setting', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'obskit-bench-')), 'r.json');
+    const { stdout } = await run(
+      process.execPath,
+      [
+        script,
+        ...['--rounds', '1', '--duration', '0.5', '--warmup', '0', '--pause', '0'],
+        ...['--only', 'fastify-bare', '--connections', '2,4', '--routes', '1,200', '--out', out],
+      ],
+      { timeout: 60_000 },
+    );
+    const { summary } = JSON.parse(readFileSync(out, 'utf8')) as {
+      summary: (Summary & { id: string; connections: number; routes: number })[];
+    };
+    expect(summary.map((s) => s.id)).toEqual([
+      'fastify-bare@c=2,routes=1',
+      'fastify-bare@c=2,routes=200',
+      'fastify-bare@c=4,routes=1',
+      'fastify-bare@c=4,routes=200',
+    ]);
+    expect(summary.map((s) => [s.connections, s.routes])).toEqual([
+      [2, 1],
+      [2, 200],
+      [4, 1],
+      [4, 200],
+    ]);
+    for (const s of summary) {
+      expect(s.medianRatioToBare).toBe(1);
+      expect(s.non2xx).toBe(0);
+    }
+    expect(stdout).toContain('| fastify-bare@c=4,routes=200 |');
+  }, 60_000);
+
   it('rejects bad flags with a clear message', async () => {
     await expect(run(process.execPath, [script, '--rounds', 'many'])).rejects.toMatchObject({
       code: 2,

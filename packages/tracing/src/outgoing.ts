@@ -10,6 +10,7 @@ import {
   type Tracer,
 } from '@opentelemetry/api';
 import { isStandardMethod } from '@obskit/core/internal';
+import { isTracingSuppressed } from '@opentelemetry/core';
 import {
   ATTR_ERROR_TYPE,
   ATTR_HTTP_REQUEST_METHOD,
@@ -62,7 +63,10 @@ function portOf(request: ClientRequest): number | undefined {
 export function traceOutgoingHttp(tracer: Tracer): () => void {
   const onCreated = (message: unknown): void => {
     const { request } = message as { request: ClientRequest };
-    if (request.headersSent || setsTraceContext(request)) return;
+    // The SDK's own calls (the OTLP exporter's, which the batch processor runs with tracing
+    // suppressed) are never traced, and calls that carry trace context already keep theirs.
+    if (request.headersSent || isTracingSuppressed(context.active()) || setsTraceContext(request))
+      return;
     const original = request.method;
     const known = isStandardMethod(original);
     const port = portOf(request);

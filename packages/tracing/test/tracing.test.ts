@@ -247,6 +247,26 @@ describe.each(frameworks)('$name', (framework) => {
     }
   });
 
+  it('leaves calls made with tracing suppressed (the SDK exporting) untraced', async () => {
+    const downstream = await echoHeaders();
+    const { url } = await start({}, downstream.url);
+    const body = (await (await fetch(`${url}/call-suppressed`)).json()) as {
+      viaFetch: Record<string, string>;
+      viaHttp: Record<string, string>;
+    };
+    expect(body.viaFetch.traceparent).toBeUndefined();
+    expect(body.viaHttp.traceparent).toBeUndefined();
+    await serverSpans();
+    // (The test's own fetch to the app is a CLIENT span of its own.)
+    const toDownstream = exporter
+      .getFinishedSpans()
+      .filter(
+        (s) =>
+          s.kind === SpanKind.CLIENT && String(s.attributes['url.full']).startsWith(downstream.url),
+      );
+    expect(toDownstream).toEqual([]);
+  });
+
   it.each([
     ['version ff', `ff-${PARENT_TRACE}-${PARENT_SPAN}-01`],
     ['all-zero trace id', `00-${'0'.repeat(32)}-${PARENT_SPAN}-01`],

@@ -1,0 +1,8 @@
+// Baseline of the log volume configurations: Express, no logging.
+import express from 'express';
+import { expressRoutes, startExpress } from './_common.mjs';
+
+const app = express();
+app.disable('x-powered-by');
+expressRoutes(app);
+startExpress(app);
