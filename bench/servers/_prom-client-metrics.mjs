@@ -13,7 +13,8 @@ import {
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 
 export function promClientRecorder() {
-  const registry = new Registry();
+  // prom-client keeps exemplars only on an OpenMetrics registry.
+  const registry = new Registry(Registry.OPENMETRICS_CONTENT_TYPE);
   // As @obskit/metrics does by default, so that only the storage differs.
   collectDefaultMetrics({ register: registry });
   const labelNames = ['method', 'route', 'status_code'];

@@ -8,7 +8,7 @@ export {
 } from './context.js';
 export type { RequestContext } from './context.js';
 export { kContext, peekRequestContext, requestContextOf, runInRequestContext } from './request.js';
-export { onResponseDone, statusOfOutcome } from './response.js';
+export { onResponseDone, responseUpgraded, statusOfOutcome } from './response.js';
 export type { ResponseDoneCallback, ResponseOutcome } from './response.js';
 export { childLoggerFactory, createLogger, markBindsRequestId, requestLogger } from './logger.js';
 export type { Logger, LoggerOptions } from './logger.js';

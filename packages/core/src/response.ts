@@ -16,7 +16,11 @@ const kCallbacks = Symbol.for('obskit.core.responseDone');
 interface Pending {
   callbacks: ResponseDoneCallback[];
   fired: boolean;
+  done?: (outcome: ResponseOutcome) => void;
 }
+
+// Set on the request's context once its connection was upgraded (WebSocket).
+const kUpgraded = Symbol.for('obskit.core.responseUpgraded');
 
 /**
  * Calls `callback` exactly once when `res` finishes, is closed before finishing, or errors, and
@@ -41,6 +45,10 @@ export function onResponseDone(
     return;
   }
   const context = requestContextOf(req);
+  if (context[kUpgraded] === true) {
+    callback('finished');
+    return;
+  }
   const pending = context[kCallbacks] as Pending | undefined;
   if (pending !== undefined && !pending.fired) {
     pending.callbacks.push(callback);
@@ -68,6 +76,7 @@ export function onResponseDone(
     }
     if (failed) throw failure;
   };
+  state.done = done;
   const onFinish = (): void => done('finished');
   // `close` also follows a normal finish, but then `finish` has already fired and removed it. A
   // response destroyed with an error by the server (`res.destroy(err)`) closes without an
@@ -91,4 +100,19 @@ export function statusOfOutcome(outcome: ResponseOutcome, res: ServerResponse): 
   if (outcome === 'aborted') return 499;
   if (outcome === 'error' && !res.headersSent) return 500;
   return res.statusCode;
+}
+
+/**
+ * Ends a request whose connection was upgraded (a WebSocket handshake answered `101`): its
+ * `onResponseDone` callbacks run now with status 101, as for a finished response, and nothing
+ * later on `res` (its socket closing with the connection) counts again. For the integrations that
+ * hand an upgraded connection on (`@obskit/websocket`).
+ */
+export function responseUpgraded(req: IncomingMessage, res: ServerResponse): void {
+  const context = requestContextOf(req);
+  if (context[kUpgraded] === true) return;
+  context[kUpgraded] = true;
+  res.statusCode = 101;
+  const pending = context[kCallbacks] as Pending | undefined;
+  if (pending !== undefined && !pending.fired) pending.done?.('finished');
 }

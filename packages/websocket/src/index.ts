@@ -1,0 +1,333 @@
+import type { EventEmitter } from 'node:events';
+import { ServerResponse, type IncomingMessage } from 'node:http';
+import {
+  bindEmitterToContext,
+  getRequestContext,
+  invalidOption,
+  optionBoolean,
+  optionFunction,
+  optionNumber,
+  optionObject,
+  requestContextOf,
+  responseUpgraded,
+  routeLabel,
+  runWithRequestContext,
+  type RequestContext,
+} from '@obskit/core/internal';
+import { getOrCreateCounter, getOrCreateGauge, getOrCreateHistogram } from '@obskit/metrics';
+import { createRequestIds, type RequestIdOptions } from '@obskit/request-id';
+import {
+  context as otelContext,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  trace,
+  type Context,
+} from '@opentelemetry/api';
+import type { Registry } from 'prom-client';
+
+/** The parts of a `ws` WebSocket obskit reads. */
+export interface WebSocketLike extends EventEmitter {
+  send(...args: never[]): unknown;
+}
+
+/** The parts of a `ws` WebSocketServer obskit reads. */
+export interface WebSocketServerLike extends EventEmitter {
+  options?: { path?: string };
+}
+
+export interface WebSocketMetricsOptions {
+  /** The registry the metrics go to (the app's: `app.metrics.registry`, `o.metrics.registry`). */
+  registry: Registry;
+  /** Connection duration buckets in seconds. Default 1 s to 4 h. */
+  buckets?: number[];
+  /** A span per connection (`WS <route>`), a child of the upgrade request's trace. Default false. */
+  span?: boolean;
+  /** Most distinct `route` values; later ones are counted as `__other__`. Default 100. */
+  maxRoutes?: number;
+}
+
+export interface TrackOptions {
+  /** The route template of the upgrade request (`/chat/:room`), never its raw URL. */
+  route: string | undefined;
+  /** The upgrade request's obskit context (request id, trace): the connection's events run in it. */
+  context?: RequestContext;
+  /** The trace the connection span continues. Default: the active one. */
+  parent?: Context;
+}
+
+export interface WebSocketMetrics {
+  readonly registry: Registry;
+  /** Counts a new connection, its messages both ways and its close. */
+  track(socket: WebSocketLike, options: TrackOptions): void;
+}
+
+export const DEFAULT_CONNECTION_BUCKETS: readonly number[] = Object.freeze([
+  1, 5, 15, 60, 300, 900, 1800, 3600, 14_400,
+]);
+
+// Close codes as `code` label values: the standard ones by number, the two reserved ranges by
+// name, anything else `other` (RFC 6455 §7.4 and IANA's registry).
+const STANDARD_CODES = new Set([
+  1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 1015,
+]);
+
+/** The `code` label of a close code: bounded whatever the peer sends. */
+export function closeCodeLabel(code: unknown): string {
+  if (typeof code !== 'number' || !Number.isInteger(code)) return 'other';
+  if (STANDARD_CODES.has(code)) return String(code);
+  if (code >= 3000 && code <= 3999) return '3000-3999';
+  if (code >= 4000 && code <= 4999) return '4000-4999';
+  return 'other';
+}
+
+/**
+ * `websocket_connections_active{route}`, `websocket_connections_total{route}`,
+ * `websocket_messages_total{route,direction}` (`received`, `sent`),
+ * `websocket_connection_duration_seconds{route}` and `websocket_closes_total{route,code}` (close
+ * codes bounded by `closeCodeLabel`).
+ */
+export function createWebSocketMetrics(options: WebSocketMetricsOptions): WebSocketMetrics {
+  optionObject(options, 'websocket');
+  const registry = options?.registry;
+  if (registry === null || typeof registry !== 'object' || !('getSingleMetric' in registry)) {
+    throw invalidOption('websocket.registry', 'a prom-client Registry', registry);
+  }
+  const buckets = options.buckets ?? [...DEFAULT_CONNECTION_BUCKETS];
+  if (
+    !Array.isArray(buckets) ||
+    buckets.length === 0 ||
+    buckets.some((b) => typeof b !== 'number' || !Number.isFinite(b) || b <= 0)
+  ) {
+    throw invalidOption('websocket.buckets', 'a non-empty array of positive numbers', buckets);
+  }
+  const span = optionBoolean(options.span, 'websocket.span', false);
+  const maxRoutes = optionNumber(options.maxRoutes, 'websocket.maxRoutes', 100, {
+    min: 1,
+    integer: true,
+  });
+
+  const active = getOrCreateGauge(registry, {
+    name: 'websocket_connections_active',
+    help: 'WebSocket connections open now, by route.',
+    labelNames: ['route'],
+  });
+  const total = getOrCreateCounter(registry, {
+    name: 'websocket_connections_total',
+    help: 'WebSocket connections opened, by route.',
+    labelNames: ['route'],
+  });
+  const messages = getOrCreateCounter(registry, {
+    name: 'websocket_messages_total',
+    help: 'WebSocket messages, by route and direction (received, sent).',
+    labelNames: ['route', 'direction'],
+  });
+  const duration = getOrCreateHistogram(registry, {
+    name: 'websocket_connection_duration_seconds',
+    help: 'How long WebSocket connections stayed open, in seconds, by route.',
+    labelNames: ['route'],
+    buckets,
+  });
+  const closes = getOrCreateCounter(registry, {
+    name: 'websocket_closes_total',
+    help: 'WebSocket connections closed, by route and close code (standard codes, 3000-3999, 4000-4999, other).',
+    labelNames: ['route', 'code'],
+  });
+
+  // The label children of each route, made once; at most `maxRoutes` routes.
+  const routes = new Map<string, ReturnType<typeof childrenOf>>();
+  function childrenOf(route: string) {
+    return {
+      route,
+      active: active.labels(route),
+      total: total.labels(route),
+      received: messages.labels(route, 'received'),
+      sent: messages.labels(route, 'sent'),
+      duration: duration.labels(route),
+    };
+  }
+  const children = (template: string | undefined) => {
+    let route = routeLabel(template);
+    let found = routes.get(route);
+    if (found === undefined) {
+      if (routes.size >= maxRoutes) route = '__other__';
+      found = routes.get(route) ?? childrenOf(route);
+      routes.set(route, found);
+    }
+    return found;
+  };
+  const tracer = () => trace.getTracer('@obskit/websocket');
+
+  return {
+    registry,
+    track(socket, { route: template, context, parent }) {
+      const c = children(template);
+      const start = performance.now();
+      c.active.inc();
+      c.total.inc();
+      let received = 0;
+      let sent = 0;
+      const connectionSpan = span
+        ? tracer().startSpan(
+            `WS ${c.route}`,
+            {
+              kind: SpanKind.SERVER,
+              attributes: { 'http.route': c.route, 'network.protocol.name': 'websocket' },
+            },
+            parent ?? otelContext.active(),
+          )
+        : undefined;
+      // Counted first, before the application's own listeners.
+      socket.on('message', () => {
+        received++;
+        c.received.inc();
+      });
+      const send = socket.send;
+      socket.send = function (this: WebSocketLike, ...args: never[]) {
+        sent++;
+        c.sent.inc();
+        return send.apply(this, args);
+      } as WebSocketLike['send'];
+      socket.once('close', (code: unknown) => {
+        c.active.dec();
+        c.duration.observe((performance.now() - start) / 1000);
+        closes.inc({ route: c.route, code: closeCodeLabel(code) });
+        if (connectionSpan !== undefined) {
+          connectionSpan.setAttributes({
+            'websocket.close_code': typeof code === 'number' ? code : 0,
+            'websocket.messages.received': received,
+            'websocket.messages.sent': sent,
+          });
+          connectionSpan.end();
+        }
+      });
+      // The application's listeners run in the upgrade request's context (its request id), or in
+      // the connection span's: their log lines carry reqId and the trace ids.
+      const base = context ?? getRequestContext();
+      if (base !== undefined) {
+        const bound =
+          connectionSpan === undefined
+            ? base
+            : runWithRequestContext(base, () =>
+                otelContext.with(
+                  trace.setSpan(otelContext.active(), connectionSpan),
+                  () => getRequestContext() ?? base,
+                ),
+              );
+        bindEmitterToContext(socket, bound);
+      }
+    },
+  };
+}
+
+export interface WebSocketServerOptions extends WebSocketMetricsOptions {
+  /** The route label: a template or a function of the upgrade request. Default: the server's `path`, else `/`. */
+  route?: string | ((req: IncomingMessage) => string | undefined);
+  /**
+   * The obskit middleware (`o` from `obskit/express`): each upgrade goes through it as the request
+   * it is (request id, access line, server span, HTTP metrics), answered 101 at the handshake.
+   * Without it, the upgrade gets its request id (`requestId`) and trace context only.
+   */
+  middleware?: (req: never, res: never, next: (err?: unknown) => void) => void;
+  /** Request ids for upgrade requests without `middleware` (`false`: none). */
+  requestId?: RequestIdOptions | false;
+  /** The header the request id is echoed in, in the 101 answer. Default `x-request-id`. */
+  requestIdHeader?: string;
+}
+
+type UpgradeRequest = IncomingMessage & {
+  baseUrl?: string;
+  route?: { path: string };
+  [kResponse]?: ServerResponse;
+};
+const kResponse = Symbol('obskit.websocket.response');
+
+/**
+ * The request id echoed in a WebSocket handshake's 101 answer (`ws`'s `headers` event), as
+ * obskit echoes it on every other response.
+ */
+export function echoRequestId(
+  headers: string[],
+  req: IncomingMessage,
+  header = 'x-request-id',
+): void {
+  const id = requestContextOf(req).reqId;
+  if (id !== undefined) headers.push(`${header}: ${id}`);
+}
+
+/**
+ * Tracks every connection of a `ws` WebSocketServer (on an Express or plain `node:http` server,
+ * whose upgrades never reach the framework's router): the upgrade request gets its request id
+ * (echoed in the 101 answer) and continues its W3C trace context, through the obskit middleware
+ * when given, and the connection's events run in that context.
+ */
+export function trackWebSocketServer(
+  wss: WebSocketServerLike,
+  options: WebSocketServerOptions,
+): WebSocketMetrics {
+  if (wss === null || typeof wss !== 'object' || typeof wss.on !== 'function') {
+    throw invalidOption('websocket.server', 'a ws WebSocketServer', wss);
+  }
+  const metrics = createWebSocketMetrics(options);
+  const routeOption = options.route;
+  if (
+    routeOption !== undefined &&
+    typeof routeOption !== 'function' &&
+    typeof routeOption !== 'string'
+  ) {
+    throw invalidOption('websocket.route', 'a route template or a function', routeOption);
+  }
+  const routeOf = (req: IncomingMessage): string | undefined => {
+    if (typeof routeOption !== 'function') return routeOption ?? wss.options?.path ?? '/';
+    try {
+      return routeOption(req);
+    } catch {
+      return undefined;
+    }
+  };
+  // Called with the upgrade request and a response of its own, as Express calls middleware.
+  const middleware = optionFunction<
+    (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void
+  >(options.middleware, 'websocket.middleware');
+  const ids =
+    middleware !== undefined || options.requestId === false
+      ? undefined
+      : createRequestIds(options.requestId ?? {});
+  const header = (options.requestIdHeader ?? ids?.header ?? 'x-request-id').toLowerCase();
+
+  // Before the 101 is written: the upgrade request as obskit sees any request.
+  wss.on('headers', (headers: string[], req: UpgradeRequest) => {
+    const route = routeOf(req);
+    if (middleware !== undefined) {
+      // Its route as Express would have set it, had a router matched it.
+      req.baseUrl = '';
+      req.route = { path: routeLabel(route) };
+      const res = new ServerResponse(req);
+      req[kResponse] = res;
+      middleware(req, res, () => undefined);
+    } else {
+      ids?.begin(req);
+    }
+    echoRequestId(headers, req, header);
+  });
+  wss.on('connection', (socket: WebSocketLike, req: UpgradeRequest) => {
+    const res = req[kResponse];
+    if (res !== undefined) responseUpgraded(req, res);
+    const base = requestContextOf(req);
+    let parent: Context;
+    let context: RequestContext;
+    if (middleware !== undefined) {
+      // The server span the middleware started.
+      parent = runWithRequestContext(base, () => otelContext.active());
+      context = base;
+    } else {
+      // The W3C trace context of the upgrade request, as a server span would continue it.
+      parent = propagation.extract(ROOT_CONTEXT, req.headers);
+      context = runWithRequestContext(base, () =>
+        otelContext.with(parent, () => getRequestContext() ?? base),
+      );
+    }
+    metrics.track(socket, { route: req.route?.path ?? routeOf(req), context, parent });
+  });
+  return metrics;
+}
