@@ -10,6 +10,8 @@ export default tseslint.config(
   {
     ignores: [
       '**/dist/**',
+      // The web-vitals browser bundle (a build output).
+      'packages/web-vitals/browser/**',
       '**/node_modules/**',
       '**/.turbo/**',
       '**/coverage/**',

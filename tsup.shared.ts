@@ -8,8 +8,11 @@ export function packageConfig(): Options {
   const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as {
     exports: Record<string, unknown>;
   };
-  const entry = Object.keys(pkg.exports)
-    .filter((key) => key !== './package.json')
+  // Built entries are the exports with import/require conditions; a plain file path (a prebuilt
+  // browser bundle, package.json) is not built from src/.
+  const entry = Object.entries(pkg.exports)
+    .filter(([, target]) => typeof target === 'object' && target !== null)
+    .map(([key]) => key)
     .map((key) => (key === '.' ? 'src/index.ts' : `src/${key.slice(2)}.ts`));
   return {
     entry,

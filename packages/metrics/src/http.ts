@@ -5,7 +5,6 @@ import {
   isEndpointPath,
   invalidOption,
   normalizeMethod,
-  ObskitError,
   onResponseDone,
   optionBoolean,
   optionFunction,
@@ -18,8 +17,9 @@ import {
 } from '@obskit/core/internal';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createMetricsEndpoint, type MetricsEndpoint } from './endpoint.js';
-import { METRIC_CONFLICT, metricHelpers, type MetricHelpers } from './registry.js';
-import { InFlight, kSeriesMetric, seriesKey, SeriesStore, type SeriesMetric } from './series.js';
+import { metricHelpers, type MetricHelpers } from './registry.js';
+import { InFlight, kSeriesMetric, seriesKey } from './series.js';
+import { conflict, histogramStore, seriesMetric } from './stores.js';
 import type { HttpMetricsOptions } from './types.js';
 
 /** Latency buckets for web requests, 5 ms to 10 s. */
@@ -57,48 +57,6 @@ function validBuckets(value: unknown, path: string, fallback: readonly number[])
     throw invalidOption(path, 'a non-empty array of positive numbers', value);
   }
   return [...new Set(value as number[])].sort((a, b) => a - b);
-}
-
-function conflict(name: string, found: unknown): ObskitError {
-  const type = (found as { type?: unknown }).type;
-  return new ObskitError(
-    METRIC_CONFLICT,
-    `metric ${name} is already registered in this registry by something other than obskit's HTTP metrics (${typeof type === 'string' ? type : 'unknown type'})`,
-  );
-}
-
-/**
- * The obskit metric registered as `name`, or the one `create` makes and registers. Two
- * recorders on one registry (two apps, a plugin registered twice) share their series this way,
- * through the registry's own `getSingleMetric`.
- */
-function seriesMetric(registry: Registry, name: string, create: () => SeriesMetric): SeriesMetric {
-  const found = registry.getSingleMetric(name) as unknown as SeriesMetric | undefined;
-  if (found === undefined) {
-    const metric = create();
-    registry.registerMetric(metric as never);
-    return metric;
-  }
-  if (found[kSeriesMetric] === undefined) throw conflict(name, found);
-  return found;
-}
-
-function histogramStore(
-  registry: Registry,
-  name: string,
-  help: string,
-  buckets: number[],
-  path: string,
-): SeriesStore {
-  const metric = seriesMetric(registry, name, () => new SeriesStore(buckets).histogram(name, help));
-  const store = metric[kSeriesMetric] as SeriesStore;
-  if (store.bounds.join() !== buckets.join()) {
-    throw new ObskitError(
-      METRIC_CONFLICT,
-      `${path} must match the buckets of the ${name} already in this registry (${store.bounds.join(', ')}), got ${buckets.join(', ')}`,
-    );
-  }
-  return store;
 }
 
 const labelName = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
