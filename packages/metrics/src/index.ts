@@ -2,6 +2,12 @@ export { createHttpMetrics, DEFAULT_DURATION_BUCKETS, DEFAULT_SIZE_BUCKETS } fro
 export type { HttpMetrics } from './http.js';
 export { createMetricsEndpoint, DEFAULT_METRICS_PATH, renderMetrics } from './endpoint.js';
 export type { MetricsEndpoint } from './endpoint.js';
+export { clusterMetrics, serveClusterMetrics, shareClusterMetrics } from './cluster.js';
+export type {
+  ClusterMetrics,
+  ClusterMetricsOptions,
+  ClusterMetricsServerOptions,
+} from './cluster.js';
 export { exemplarHistogram } from './stores.js';
 export type { ExemplarHistogram } from './stores.js';
 export { createJobMetrics, DEFAULT_JOB_BUCKETS, QUEUE_STATES } from './jobs.js';
