@@ -92,7 +92,7 @@ export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetr
         workers.map(async (worker) => {
           const metrics = await ask(worker);
           for (const metric of metrics) {
-            if ((metric.type as string) !== 'gauge') continue;
+            if ((metric.type as unknown) !== 'gauge') continue;
             // A series per worker: distinct labels are never summed together.
             metric.values = metric.values.map((v) => ({
               ...v,
