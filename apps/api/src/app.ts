@@ -20,6 +20,8 @@ export interface ApiOptions {
   workerStaleMs?: number;
   /** Graceful shutdown settings (tests shorten the drain). */
   drainDelayMs?: number;
+  /** The whole shutdown's limit. Default 25 s, inside Kubernetes' default 30 s grace period. */
+  shutdownTimeoutMs?: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -49,7 +51,11 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
           },
         },
       },
-      shutdown: { drainDelayMs: options.drainDelayMs ?? 5000, onShutdown: () => store.close() },
+      shutdown: {
+        drainDelayMs: options.drainDelayMs ?? 5000,
+        timeoutMs: options.shutdownTimeoutMs ?? 25_000,
+        onShutdown: () => store.close(),
+      },
     },
   };
   const app = Fastify({

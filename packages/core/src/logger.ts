@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { ecsFormat } from '@elastic/ecs-pino-format';
 import pino from 'pino';
 import type { DestinationStream, Logger, LoggerOptions as PinoOptions } from 'pino';
 import { getRequestContext } from './context.js';
@@ -20,6 +21,12 @@ export interface LoggerOptions {
   level?: string;
   /** Human-readable output through pino-pretty (to `destination` when given). Default: `LOG_FORMAT=pretty`. */
   pretty?: boolean;
+  /**
+   * Elastic Common Schema lines (`@elastic/ecs-pino-format`): `@timestamp`, `log.level`,
+   * `message`, `service.*`, `http.request.id`, `trace.id`, `span.id`, `error.*`. Default:
+   * `LOG_FORMAT=ecs`.
+   */
+  ecs?: boolean;
   /** Extra paths to redact, added to the defaults (authorization, cookie, set-cookie). */
   redact?: string[];
   /**
@@ -51,15 +58,20 @@ const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 // when made (pino makes a child with Object.create, so its children see the mark too); any other
 // logger is asked once, through pino's `bindings()`, and the answer kept for its lifetime.
 const kBindsReqId = Symbol.for('obskit.core.bindsReqId');
+// On ECS loggers (children inherit it): request children bind `http.request.id` instead of reqId.
+const kEcs = Symbol.for('obskit.core.ecsLogger');
 const askedLoggers = new WeakMap<Logger, boolean>();
 
-type Marked = Logger & { [kBindsReqId]?: true };
+type Marked = Logger & { [kBindsReqId]?: true; [kEcs]?: true };
 
 function bindsReqId(logger: Logger): boolean {
   if ((logger as Marked)[kBindsReqId] === true) return true;
   let binds = askedLoggers.get(logger);
   if (binds === undefined) {
-    binds = Object.prototype.hasOwnProperty.call(logger.bindings(), 'reqId');
+    const bindings = logger.bindings();
+    binds =
+      Object.prototype.hasOwnProperty.call(bindings, 'reqId') ||
+      Object.prototype.hasOwnProperty.call(bindings, 'http.request.id');
     askedLoggers.set(logger, binds);
   }
   return binds;
@@ -73,7 +85,8 @@ export function markBindsRequestId<L extends Logger>(logger: L): L {
 
 /** A child of `logger` bound to `reqId`, for the request's own logger (`req.log`). */
 export function requestLogger(logger: Logger, reqId: string): Logger {
-  return markBindsRequestId(logger.child({ reqId }));
+  const ecs = (logger as Marked)[kEcs] === true;
+  return markBindsRequestId(logger.child(ecs ? { 'http.request.id': reqId } : { reqId }));
 }
 
 /**
@@ -85,7 +98,9 @@ export function childLoggerFactory(
   bindings: Record<string, unknown>,
   options: object,
 ): Logger {
-  const child = logger.child(bindings, options);
+  // pino does not pass child bindings through the ECS formatters: renamed here.
+  const ecs = (logger as Marked)[kEcs] === true;
+  const child = logger.child(ecs ? toEcs(bindings) : bindings, options);
   return bindings.reqId === undefined ? child : markBindsRequestId(child);
 }
 
@@ -142,10 +157,70 @@ function prettyStream(destination: DestinationStream | undefined): DestinationSt
   }
 }
 
+// obskit's field names and their Elastic Common Schema names, for LOG_FORMAT=ecs. The access
+// line's fields go to their ECS homes too (`http.route` is OpenTelemetry's name: ECS has none).
+const ECS_FIELDS: Record<string, string> = {
+  reqId: 'http.request.id',
+  trace_id: 'trace.id',
+  span_id: 'span.id',
+  method: 'http.request.method',
+  statusCode: 'http.response.status_code',
+  path: 'url.path',
+  route: 'http.route',
+};
+
+function toEcs(object: Record<string, unknown>): Record<string, unknown> {
+  let out: Record<string, unknown> | undefined;
+  for (const key in object) {
+    const name = ECS_FIELDS[key];
+    if (name === undefined && key !== 'trace_flags' && key !== 'durationMs') continue;
+    out ??= { ...object };
+    const value = out[key];
+    delete out[key];
+    if (name !== undefined) out[name] = value;
+    // ECS durations are in nanoseconds.
+    else if (key === 'durationMs' && typeof value === 'number') {
+      out['event.duration'] = Math.round(value * 1e6);
+    }
+  }
+  return out ?? object;
+}
+
+/** pino settings for Elastic Common Schema lines, around obskit's fields. */
+function ecsSettings(identity: { service: string; env: string; version: string }): PinoOptions {
+  const ecs = ecsFormat({
+    serviceName: identity.service,
+    serviceVersion: identity.version,
+    serviceEnvironment: identity.env,
+    convertErr: true,
+    convertReqRes: false,
+    apmIntegration: false,
+  }) as unknown as {
+    messageKey: string;
+    timestamp: () => string;
+    formatters: {
+      level: (label: string, n: number) => object;
+      bindings: (b: object) => Record<string, unknown>;
+      log: (o: object) => Record<string, unknown>;
+    };
+  };
+  return {
+    ...ecs,
+    formatters: {
+      level: ecs.formatters.level,
+      bindings: (bindings: object) => toEcs(ecs.formatters.bindings(bindings)),
+      log: (object: object) => toEcs(ecs.formatters.log(object)),
+    },
+  };
+}
+
+const FORMATS = ['', 'json', 'pretty', 'ecs'];
+
 /**
  * A pino logger that writes obskit's log vocabulary: ISO `time`, `level` as a label, `service`,
  * `env`, `version`, and, inside a request, `reqId`, `trace_id`, `span_id` and `trace_flags` from
- * the request context. Works as Fastify's `loggerInstance` and as pino-http's `logger`.
+ * the request context. Works as Fastify's `loggerInstance` and as pino-http's `logger`. With
+ * `LOG_FORMAT=ecs` (or `ecs: true`) the same lines in Elastic Common Schema.
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
   optionObject(options, 'logger');
@@ -162,26 +237,54 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       level,
     );
   }
-  const pretty = optionBoolean(options.pretty, 'logger.pretty', env.LOG_FORMAT === 'pretty');
+  const format = env.LOG_FORMAT ?? '';
+  if (!FORMATS.includes(format)) {
+    throw invalidOption('LOG_FORMAT', 'json, pretty or ecs', format);
+  }
+  const pretty = optionBoolean(options.pretty, 'logger.pretty', format === 'pretty');
+  const ecs = optionBoolean(options.ecs, 'logger.ecs', format === 'ecs');
   if (options.redact !== undefined && !Array.isArray(options.redact)) {
     throw invalidOption('logger.redact', 'an array of paths', options.redact);
   }
   const base = optionObject(options.base, 'logger.base');
 
-  const settings: PinoOptions = {
-    ...options.pino,
-    level,
-    base: { ...base, service: identity.service, env: identity.env, version: identity.version },
-    timestamp: isoTime,
-    formatters: { ...options.pino?.formatters, level: (label: string) => ({ level: label }) },
-    mixin: contextMixin as PinoOptions['mixin'],
-    redact: { paths: [...DEFAULT_REDACT_PATHS, ...(options.redact ?? [])], censor: '[Redacted]' },
-  };
+  const settings: PinoOptions = ecs
+    ? {
+        ...options.pino,
+        ...ecsSettings(identity),
+        level,
+        base: { ...base },
+        mixin: contextMixin as PinoOptions['mixin'],
+        redact: {
+          paths: [...DEFAULT_REDACT_PATHS, ...(options.redact ?? [])],
+          censor: '[Redacted]',
+        },
+      }
+    : {
+        ...options.pino,
+        level,
+        base: { ...base, service: identity.service, env: identity.env, version: identity.version },
+        timestamp: isoTime,
+        formatters: { ...options.pino?.formatters, level: (label: string) => ({ level: label }) },
+        mixin: contextMixin as PinoOptions['mixin'],
+        redact: {
+          paths: [...DEFAULT_REDACT_PATHS, ...(options.redact ?? [])],
+          censor: '[Redacted]',
+        },
+      };
   const destination =
     (pretty ? prettyStream(options.destination) : undefined) ??
     options.destination ??
     logDestination({
-      fields: { service: identity.service, env: identity.env, version: identity.version },
+      fields: ecs
+        ? {
+            'service.name': identity.service,
+            'service.environment': identity.env,
+            'service.version': identity.version,
+          }
+        : { service: identity.service, env: identity.env, version: identity.version },
     });
-  return pino(settings, destination);
+  const logger = pino(settings, destination);
+  if (ecs) (logger as Marked)[kEcs] = true;
+  return logger;
 }

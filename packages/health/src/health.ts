@@ -29,7 +29,8 @@ export const DEFAULT_PATHS = Object.freeze({
   health: '/health',
 });
 
-const DEFAULTS = {
+/** The defaults of the options below (the Kubernetes manifests in infra/k8s are checked against them). */
+export const DEFAULTS = {
   timeoutMs: 300,
   drainDelayMs: 5000,
   shutdownTimeoutMs: 25_000,
