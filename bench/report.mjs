@@ -17,8 +17,18 @@ const { values } = parseArgs({
     logs: { type: 'string' },
     export: { type: 'string' },
     out: { type: 'string', default: 'docs/benchmarks' },
+    // Also print the figures as markdown tables, for docs/benchmarks.md.
+    tables: { type: 'boolean', default: false },
   },
 });
+const tables = [];
+const table = (title, header, rows) => {
+  tables.push(
+    `### ${title}\n\n| ${header.join(' | ')} |\n|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|\n${rows.map((r) => `| ${r.join(' | ')} |`).join('\n')}\n`,
+  );
+};
+const f1 = (x) => (x === null || x === undefined ? 'n/a' : x.toFixed(1));
+const f2 = (x) => (x === null || x === undefined ? 'n/a' : x.toFixed(2));
 const read = (file) => JSON.parse(readFileSync(file, 'utf8'));
 mkdirSync(values.out, { recursive: true });
 
@@ -182,6 +192,28 @@ if (values.run) {
         };
       }),
   }));
+  table(
+    `Every configuration (${data.node}, ${data.rounds} rounds × ${data.duration} s)`,
+    ['configuration', 'req/s', 'p99 ms', 'ratio to bare', 'CPU µs/req', '+µs vs bare'],
+    data.summary.map((x) => [
+      x.id ?? x.name,
+      Math.round(x.medianReqPerSec),
+      x.medianP99Ms,
+      f2(x.medianRatioToBare),
+      f1(x.medianCpuUsPerReq),
+      f1(x.medianAddedCpuUs),
+    ]),
+  );
+  table(
+    `A ÷ B in the same round (${data.node})`,
+    ['A ÷ B', 'req/s factor', 'per round', 'CPU factor'],
+    (data.comparisons ?? []).map((c) => [
+      `${c.a} ÷ ${c.b}`,
+      `${f2(c.medianFactor)}×`,
+      c.factors.map(f2).join(', '),
+      `${f2(c.cpuFactor)}×`,
+    ]),
+  );
   write(
     'ratio-to-bare.svg',
     barChart({
@@ -200,6 +232,33 @@ if (values.scrape) {
   const data = read(values.scrape);
   const pick = (impl, key) =>
     data.summary.filter((s) => s.impl === impl).map((s) => [s.target, s[key]]);
+  table(
+    `/metrics scrape (${data.node}, median of ${data.rounds} rounds)`,
+    [
+      'series',
+      'obskit render ms',
+      'prom-client render ms',
+      'prom-client ÷ obskit',
+      'obskit longest block ms',
+      'prom-client longest block ms',
+      'obskit heap B/series',
+      'prom-client heap B/series',
+    ],
+    [...new Set(data.summary.map((x) => x.target))].map((target) => {
+      const o = data.summary.find((x) => x.target === target && x.impl === 'obskit');
+      const p = data.summary.find((x) => x.target === target && x.impl === 'prom-client');
+      return [
+        o.series,
+        f2(o.renderMs),
+        f2(p.renderMs),
+        `${f2(o.promClientOverObskit)}×`,
+        f2(o.maxBlockMs),
+        f2(p.maxBlockMs),
+        Math.round(o.heapBytesPerSeries),
+        Math.round(p.heapBytesPerSeries),
+      ];
+    }),
+  );
   write(
     'scrape-time.svg',
     lineChart({
@@ -247,6 +306,17 @@ if (values.routes) {
       if (points.length) series.push({ label: `${fw} ${label}`, points, color, dashed });
     }
   }
+  table(
+    `Routes (${data.node})`,
+    ['configuration', 'routes', 'req/s', 'ratio to bare', '+µs vs bare'],
+    data.summary.map((x) => [
+      x.name,
+      x.routes,
+      Math.round(x.medianReqPerSec),
+      f2(x.medianRatioToBare),
+      f1(x.medianAddedCpuUs),
+    ]),
+  );
   write(
     'routes.svg',
     lineChart({
@@ -283,6 +353,18 @@ if (values.connections) {
       });
     }
   }
+  table(
+    `Connections (${data.node})`,
+    ['configuration', 'connections', 'req/s', 'p99 ms', 'ratio to bare', '+µs vs bare'],
+    data.summary.map((x) => [
+      x.name,
+      x.connections,
+      Math.round(x.medianReqPerSec),
+      x.medianP99Ms,
+      f2(x.medianRatioToBare),
+      f1(x.medianAddedCpuUs),
+    ]),
+  );
   write(
     'connections.svg',
     barChart({
@@ -315,6 +397,26 @@ if (values.logs) {
       });
     }
   }
+  table(
+    `Log volume (${data.node})`,
+    ['configuration', 'lines', 'req/s', 'ratio to bare', '+µs vs bare'],
+    data.summary.map((x) => [
+      x.name,
+      x.lines,
+      Math.round(x.medianReqPerSec),
+      f2(x.medianRatioToBare),
+      f1(x.medianAddedCpuUs),
+    ]),
+  );
+  table(
+    `Log volume, obskit ÷ pino in the same round (${data.node})`,
+    ['A ÷ B', 'req/s factor', 'CPU factor'],
+    (data.comparisons ?? []).map((c) => [
+      `${c.a} ÷ ${c.b}`,
+      `${f2(c.medianFactor)}×`,
+      `${f2(c.cpuFactor)}×`,
+    ]),
+  );
   write(
     'logs.svg',
     barChart({
@@ -348,6 +450,35 @@ if (values.export) {
         };
       }),
   }));
+  table(
+    `Span export (${data.node})`,
+    [
+      'configuration',
+      'req/s',
+      'ratio to bare',
+      '+µs vs bare',
+      'requests served',
+      'spans exported',
+      'dropped',
+      'received',
+      'receiver requests',
+    ],
+    data.summary.map((x) => {
+      const st = (x.stats ?? []).filter(Boolean);
+      const sum = (k) => st.reduce((n, y) => n + (k(y) ?? 0), 0);
+      return [
+        x.name,
+        Math.round(x.medianReqPerSec),
+        f2(x.medianRatioToBare),
+        f1(x.medianAddedCpuUs),
+        st.length ? sum((y) => y.served) : '',
+        st.length ? sum((y) => y.exported) : '',
+        st.length ? sum((y) => y.dropped) : '',
+        st.length ? sum((y) => y.receiver.spans) : '',
+        st.length ? sum((y) => y.receiver.requests) : '',
+      ];
+    }),
+  );
   write(
     'export.svg',
     barChart({
@@ -359,3 +490,4 @@ if (values.export) {
 }
 
 console.log(written.join('\n'));
+if (values.tables) console.log(`\n${tables.join('\n')}`);

@@ -1,8 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { listen } from '@obskit/test-support';
 
 const appsDir = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -76,46 +74,7 @@ export async function startApp(
   return service;
 }
 
-export interface OtlpSpan {
-  name: string;
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  kind: number;
-  service: string;
-}
-
-/** An OTLP/HTTP JSON receiver on 127.0.0.1 that keeps every span it is sent. */
-export async function otlpReceiver(): Promise<{
-  url: string;
-  spans: OtlpSpan[];
-  close(): Promise<void>;
-}> {
-  const spans: OtlpSpan[] = [];
-  const running = await listen(
-    createServer((req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        if (req.url === '/v1/traces' && body) {
-          const payload = JSON.parse(body) as {
-            resourceSpans: {
-              resource: { attributes: { key: string; value: { stringValue?: string } }[] };
-              scopeSpans: { spans: Omit<OtlpSpan, 'service'>[] }[];
-            }[];
-          };
-          for (const rs of payload.resourceSpans) {
-            const service =
-              rs.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue ?? '';
-            for (const ss of rs.scopeSpans) for (const s of ss.spans) spans.push({ ...s, service });
-          }
-        }
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-      });
-    }),
-  );
-  return { url: running.url, spans, close: running.close };
-}
+export { otlpReceiver, type OtlpSpan } from '@obskit/test-support';
 
 export async function postJob(
   api: string,

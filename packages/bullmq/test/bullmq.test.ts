@@ -1,12 +1,11 @@
 // Against the real Redis on 127.0.0.1:6379 (`.ci/run` starts it where it is missing): jobs added
 // from a Fastify and an Express request, processed by a BullMQ worker in another process.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { SpanKind } from '@opentelemetry/api';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { createLogger } from '@obskit/core';
-import { listen, logSink, quietLogger, waitFor } from '@obskit/test-support';
+import { listen, logSink, otlpReceiver, quietLogger, waitFor } from '@obskit/test-support';
 import { getTracingHandle } from '@obskit/tracing';
 import { Queue } from 'bullmq';
 import express from 'express';
@@ -37,13 +36,6 @@ beforeAll(async () => {
   }
 });
 
-interface OtlpSpan {
-  name: string;
-  traceId: string;
-  parentSpanId?: string;
-  kind: number;
-}
-
 const closers: (() => Promise<unknown>)[] = [];
 let worker: ChildProcess | undefined;
 afterAll(async () => {
@@ -51,28 +43,6 @@ afterAll(async () => {
   await Promise.all(closers.splice(0).map((close) => close()));
   await getTracingHandle()?.shutdown();
 });
-
-async function otlpReceiver(): Promise<{ url: string; spans: OtlpSpan[] }> {
-  const spans: OtlpSpan[] = [];
-  const running = await listen(
-    createServer((req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        if (req.url === '/v1/traces' && body) {
-          const payload = JSON.parse(body) as {
-            resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[];
-          };
-          for (const rs of payload.resourceSpans)
-            for (const ss of rs.scopeSpans) spans.push(...ss.spans);
-        }
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-      });
-    }),
-  );
-  closers.push(running.close);
-  return { url: running.url, spans };
-}
 
 describe('BullMQ through obskit, on the real Redis', () => {
   it('carries each request’s trace and request id to the worker; metrics match the traffic; a failed attempt is retried and counted', async () => {
@@ -83,6 +53,7 @@ describe('BullMQ through obskit, on the real Redis', () => {
     bullmqQueueMetrics(queue, { registry });
 
     const otlp = await otlpReceiver();
+    closers.push(otlp.close);
     worker = spawn(process.execPath, [fixture, QUEUE], {
       env: {
         ...process.env,

@@ -97,3 +97,47 @@ export function quietLogger<L = never>(
   };
   return logger as L;
 }
+
+export interface OtlpSpan {
+  name: string;
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  kind: number;
+  service: string;
+}
+
+/**
+ * An OTLP/HTTP receiver on 127.0.0.1 for the http/json encoding (`OTEL_EXPORTER_OTLP_PROTOCOL=
+ * http/json`) that keeps every span it is sent, with its resource's `service.name`.
+ */
+export async function otlpReceiver(): Promise<{
+  url: string;
+  spans: OtlpSpan[];
+  close(): Promise<void>;
+}> {
+  const spans: OtlpSpan[] = [];
+  const running = await listen(
+    createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        if (req.url === '/v1/traces' && body) {
+          const payload = JSON.parse(body) as {
+            resourceSpans: {
+              resource: { attributes: { key: string; value: { stringValue?: string } }[] };
+              scopeSpans: { spans: Omit<OtlpSpan, 'service'>[] }[];
+            }[];
+          };
+          for (const rs of payload.resourceSpans) {
+            const service =
+              rs.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue ?? '';
+            for (const ss of rs.scopeSpans) for (const s of ss.spans) spans.push({ ...s, service });
+          }
+        }
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    }),
+  );
+  return { url: running.url, spans, close: running.close };
+}

@@ -3,6 +3,7 @@ import { ServerResponse, type IncomingMessage } from 'node:http';
 import {
   bindEmitterToContext,
   getRequestContext,
+  guardCallback,
   invalidOption,
   optionBoolean,
   optionFunction,
@@ -277,14 +278,11 @@ export function trackWebSocketServer(
   ) {
     throw invalidOption('websocket.route', 'a route template or a function', routeOption);
   }
-  const routeOf = (req: IncomingMessage): string | undefined => {
-    if (typeof routeOption !== 'function') return routeOption ?? wss.options?.path ?? '/';
-    try {
-      return routeOption(req);
-    } catch {
-      return undefined;
-    }
-  };
+  // A route function that throws is reported once; the connection then counts as unmatched.
+  const routeOf =
+    typeof routeOption === 'function'
+      ? guardCallback(routeOption, 'websocket.route', undefined)
+      : () => routeOption ?? wss.options?.path ?? '/';
   // Called with the upgrade request and a response of its own, as Express calls middleware.
   const middleware = optionFunction<
     (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void
