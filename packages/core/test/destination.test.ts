@@ -59,15 +59,21 @@ describe('logDestination', () => {
     const d = destinationTo(file);
     d.write('{"msg":"b"}\n');
     expect(await d.flushWithin(5000)).toBe(true);
+    // 'c' goes straight to an asynchronous write; 'd' waits behind it, held in memory until
+    // flushSync writes it on the spot. The write already handed to the system lands by itself.
     d.write('{"msg":"c"}\n');
-    d.flushSync();
-    expect(linesOf(file).map((l) => l.msg)).toEqual(['b', 'c']);
     d.write('{"msg":"d"}\n');
+    d.flushSync();
+    expect(linesOf(file).map((l) => l.msg)).toContain('d');
+    await waitFor(() => linesOf(file).length === 3, 5000, 'the write in flight');
+    expect(linesOf(file).map((l) => l.msg).sort()).toEqual(['b', 'c', 'd']);
+    d.write('{"msg":"e"}\n');
+    d.write('{"msg":"f"}\n');
     d.end();
-    expect(() => d.write('{"msg":"e"}\n')).toThrow('write after end');
+    expect(() => d.write('{"msg":"g"}\n')).toThrow('write after end');
     // end() writes what is held, then closes.
-    await waitFor(() => linesOf(file).length === 3, 5000, 'the held line');
-    expect(linesOf(file).map((l) => l.msg)).toEqual(['b', 'c', 'd']);
+    await waitFor(() => linesOf(file).length === 5, 5000, 'the held lines');
+    expect(linesOf(file).map((l) => l.msg).sort()).toEqual(['b', 'c', 'd', 'e', 'f']);
   });
 
   it('reopens the file after rotation, losing nothing', async () => {
