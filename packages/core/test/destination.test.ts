@@ -66,14 +66,22 @@ describe('logDestination', () => {
     d.flushSync();
     expect(linesOf(file).map((l) => l.msg)).toContain('d');
     await waitFor(() => linesOf(file).length === 3, 5000, 'the write in flight');
-    expect(linesOf(file).map((l) => l.msg).sort()).toEqual(['b', 'c', 'd']);
+    expect(
+      linesOf(file)
+        .map((l) => l.msg)
+        .sort(),
+    ).toEqual(['b', 'c', 'd']);
     d.write('{"msg":"e"}\n');
     d.write('{"msg":"f"}\n');
     d.end();
     expect(() => d.write('{"msg":"g"}\n')).toThrow('write after end');
     // end() writes what is held, then closes.
     await waitFor(() => linesOf(file).length === 5, 5000, 'the held lines');
-    expect(linesOf(file).map((l) => l.msg).sort()).toEqual(['b', 'c', 'd', 'e', 'f']);
+    expect(
+      linesOf(file)
+        .map((l) => l.msg)
+        .sort(),
+    ).toEqual(['b', 'c', 'd', 'e', 'f']);
   });
 
   it('reopens the file after rotation, losing nothing', async () => {
