@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '@obskit/core';
+import type { WarnLogger } from '@obskit/core/internal';
 import { listen, quietLogger, waitFor } from '@obskit/test-support';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import express from 'express';
@@ -66,7 +67,7 @@ const frameworks: { name: string; start(): Promise<Running> }[] = [
       const options = { service: 'shop', logger, tracing, health: { shutdown: false as const } };
       const app = Fastify(obskitServerOptions(options));
       await app.register(fastifyObskit, options);
-      await app.register(fastifyVitals, { pages: PAGES, logger: quietLogger() });
+      await app.register(fastifyVitals, { pages: PAGES, logger: quietLogger<WarnLogger>() });
       app.get('/products/:id', async (_request, reply) =>
         reply.type('text/html').send(page(traceparentMeta())),
       );
@@ -89,7 +90,11 @@ const frameworks: { name: string; start(): Promise<Running> }[] = [
       const app = express();
       app.use(o);
       app.use(
-        expressVitals({ registry: o.metrics!.registry, pages: PAGES, logger: quietLogger() }),
+        expressVitals({
+          registry: o.metrics!.registry,
+          pages: PAGES,
+          logger: quietLogger<WarnLogger>(),
+        }),
       );
       app.get('/products/:id', (_req, res) => {
         res.type('html').send(page(traceparentMeta()));
@@ -117,7 +122,7 @@ const count = (text: string, metric: string, labels: string): number => {
   return line === undefined ? 0 : Number(line.split(' ')[1]);
 };
 
-const beacon = (url: string, body: string | Buffer, type = 'text/plain;charset=UTF-8') =>
+const beacon = (url: string, body: string, type = 'text/plain;charset=UTF-8') =>
   fetch(`${url}/telemetry/vitals`, { method: 'POST', headers: { 'content-type': type }, body });
 
 describe('in headless Chromium', () => {
