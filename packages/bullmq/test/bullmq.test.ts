@@ -136,10 +136,19 @@ describe('BullMQ through obskit, on the real Redis', () => {
     }
     expect(new Set(consumers.map((c) => c.traceId)).size).toBe(4);
 
-    const lines = workerOut
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const linesOf = () =>
+      workerOut
+        .slice(0, workerOut.lastIndexOf('\n') + 1)
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    // The worker's log lines reach its standard output on their own schedule, not with its spans.
+    await waitFor(
+      () => jobIds.every((id) => linesOf().some((l) => l.jobId === id && l.msg === 'job done')),
+      10_000,
+      `a "job done" line for each job:\n${workerOut}`,
+    );
+    const lines = linesOf();
     for (const [i, { reqId }] of sent.entries()) {
       const mine = lines.filter((l) => l.jobId === jobIds[i]);
       expect(mine.map((l) => l.msg)).toContain('job done');

@@ -94,6 +94,8 @@ describe('pg pool metrics and readiness, on the real PostgreSQL', () => {
     expect((await Promise.all(queued)).map((r) => r.rows[0].n)).toEqual([1, 2, 3]);
     await waitFor(() => pool.waitingCount === 0, 5000, 'no waiting query');
     await waitFor(async () => (await health.ready()).statusCode === 200, 5000, 'readiness back');
+    // The readiness check's own client goes back to the pool just after its answer.
+    await waitFor(() => pool.idleCount === 2, 5000, 'both connections idle');
     v = await values(registry);
     expect(v.get('db_client_connection_pending_requests{}')).toBe(0);
     expect(v.get('db_client_connection_count{state=idle}')).toBe(2);
