@@ -137,7 +137,10 @@ describe('the demo scaled out: PostgreSQL + BullMQ', () => {
       }
       // The job lines carry the request id of the request that made the job.
       const reqIdOf = new Map(jobs.map((j) => [String(j.id), j.request_id]));
-      const done = workers.flatMap((w) => w.lines()).filter((l) => l.msg === 'job done');
+      // Log lines reach the workers' standard output on their own schedule.
+      const doneLines = () => workers.flatMap((w) => w.lines()).filter((l) => l.msg === 'job done');
+      await waitFor(() => doneLines().length >= 100, 10_000, 'a "job done" line per job');
+      const done = doneLines();
       expect(done).toHaveLength(100);
       for (const line of done) {
         // BullMQ's job id is `job-<row id>`.
@@ -153,6 +156,19 @@ describe('the demo scaled out: PostgreSQL + BullMQ', () => {
     // The metrics, summed over instances as a dashboard does, match the traffic.
     const scrape = (services: Service[]) =>
       Promise.all(services.map(async (s) => (await fetch(`${s.url}/metrics`)).text()));
+    // BullMQ counts a job completed once the processor has returned, just after the row is done.
+    await waitFor(
+      async () => {
+        const texts = await scrape(workers);
+        return (
+          texts.every((text) =>
+            text.includes(`job_queue_jobs{queue="${queueName}",state="completed"} 100`),
+          ) && sum(texts, 'jobs_total', `queue="${queueName}",status="success"`) >= 100
+        );
+      },
+      10_000,
+      'every job completed in BullMQ and counted',
+    );
     const [apiTexts, workerTexts] = await Promise.all([scrape(apis), scrape(workers)]);
     expect(sum(workerTexts, 'jobs_total', `queue="${queueName}",status="success"`)).toBe(100);
     expect(sum(workerTexts, 'jobs_total', 'status="failure"')).toBe(0);
