@@ -120,10 +120,13 @@ describe('the demo scaled out: PostgreSQL + BullMQ', () => {
       ).rows;
       const traceOf = new Map(jobs.map((j) => [Number(j.id), j.trace.traceparent.split('-')[1]]));
       expect(new Set(traceOf.values()).size).toBe(100);
+      // Each process exports its spans in its own batches: wait for both sides of every job.
       await waitFor(
-        () => otlp.spans.filter((s) => s.name === `${queueName} process`).length >= 100,
+        () =>
+          otlp.spans.filter((s) => s.name === `${queueName} process`).length >= 100 &&
+          otlp.spans.filter((s) => s.name === 'POST /jobs').length >= 100,
         15_000,
-        'a consumer span per job',
+        'a request span and a consumer span per job',
       );
       for (const [id, traceId] of traceOf) {
         const inTrace = otlp.spans.filter((s) => s.traceId === traceId);
