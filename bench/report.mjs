@@ -30,6 +30,19 @@ const table = (title, header, rows) => {
 const f1 = (x) => (x === null || x === undefined ? 'n/a' : x.toFixed(1));
 const f2 = (x) => (x === null || x === undefined ? 'n/a' : x.toFixed(2));
 const read = (file) => JSON.parse(readFileSync(file, 'utf8'));
+/** One row per configuration and setting (`routes`, `lines`): req/s, ratio and µs added to bare. */
+const settingTable = (title, setting, data) =>
+  table(
+    title,
+    ['configuration', setting, 'req/s', 'ratio to bare', '+µs vs bare'],
+    data.summary.map((x) => [
+      x.name,
+      x[setting],
+      Math.round(x.medianReqPerSec),
+      f2(x.medianRatioToBare),
+      f1(x.medianAddedCpuUs),
+    ]),
+  );
 mkdirSync(values.out, { recursive: true });
 
 const COLORS = ['#2b6cb0', '#dd6b20', '#38a169', '#805ad5', '#d53f8c', '#718096'];
@@ -306,17 +319,7 @@ if (values.routes) {
       if (points.length) series.push({ label: `${fw} ${label}`, points, color, dashed });
     }
   }
-  table(
-    `Routes (${data.node})`,
-    ['configuration', 'routes', 'req/s', 'ratio to bare', '+µs vs bare'],
-    data.summary.map((x) => [
-      x.name,
-      x.routes,
-      Math.round(x.medianReqPerSec),
-      f2(x.medianRatioToBare),
-      f1(x.medianAddedCpuUs),
-    ]),
-  );
+  settingTable(`Routes (${data.node})`, 'routes', data);
   write(
     'routes.svg',
     lineChart({
@@ -397,17 +400,7 @@ if (values.logs) {
       });
     }
   }
-  table(
-    `Log volume (${data.node})`,
-    ['configuration', 'lines', 'req/s', 'ratio to bare', '+µs vs bare'],
-    data.summary.map((x) => [
-      x.name,
-      x.lines,
-      Math.round(x.medianReqPerSec),
-      f2(x.medianRatioToBare),
-      f1(x.medianAddedCpuUs),
-    ]),
-  );
+  settingTable(`Log volume (${data.node})`, 'lines', data);
   table(
     `Log volume, obskit ÷ pino in the same round (${data.node})`,
     ['A ÷ B', 'req/s factor', 'CPU factor'],
