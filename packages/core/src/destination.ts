@@ -42,6 +42,7 @@ export interface LogDestination extends DestinationStream {
 }
 
 const DEFAULTS = { maxBuffered: 4 * 1024 * 1024, exitFlushMs: 500 };
+const BATCH_CHARS = 16 * 1024;
 
 // Every destination of this process, for the exit flush and the dropped-lines metric; shared by
 // the ESM and CommonJS builds.
@@ -85,8 +86,10 @@ function countLines(data: unknown): number {
 /**
  * The obskit logger's destination: pino's own sonic-boom in its asynchronous mode. Lines go out
  * in writes that never wait on the event loop, so a reader that stops reading standard output
- * stalls the log, not the server: probes keep answering and the shutdown keeps its deadline. Lines written while a write is in flight are held and go out
- * together in the next one. Held lines are bounded by `maxBuffered`; what would go past it is
+ * stalls the log, not the server: probes keep answering and the shutdown keeps its deadline. The
+ * lines of one turn of the event loop go out together, as one write (at most 16 KiB of them
+ * before a write starts anyway), and lines written while a write is in flight are held and go
+ * out together in the next one. Held lines are bounded by `maxBuffered`; what would go past it is
  * dropped, counted (`droppedLines`, the `log_lines_dropped_total` metric of the obskit umbrella)
  * and said once in the log when writing resumes. What is held is written on `flush`, on
  * `flushWithin` (the graceful shutdown calls it) and when the process exits, each bounded so that
@@ -189,18 +192,46 @@ export function logDestination(
     });
   });
 
+  // Lines of one turn of the event loop (or 16 KiB of them) go to sonic-boom as one write: one
+  // `Buffer.byteLength` and one write call per batch instead of per line, and sonic-boom's own
+  // bookkeeping while a write is in flight grows by one string per batch.
+  let pending = '';
+  let pendingChars = 0;
+  let scheduled = false;
+  function handOver(): void {
+    scheduled = false;
+    if (pendingChars === 0) return;
+    const batch = pending;
+    pending = '';
+    pendingChars = 0;
+    if (broken) return;
+    const before = dropped;
+    sonic.write(batch);
+    if (dropped === before) held += Buffer.byteLength(batch);
+  }
+
   const stalled = (): boolean => held > 0 && Date.now() - lastProgress > exitFlushMs;
 
   const destination: LogDestination = {
     write(line: string): boolean {
       if (ended) throw new Error('obskit log destination: write after end');
       if (broken) return true;
-      const before = dropped;
-      const result = sonic.write(line);
-      if (dropped === before) held += Buffer.byteLength(line);
-      return result;
+      // Past the bound, a line is dropped and counted here, before it costs anything more.
+      if (held + pendingChars + line.length > maxBuffered) {
+        dropped += countLines(line);
+        return false;
+      }
+      pending += line;
+      pendingChars += line.length;
+      if (pendingChars >= BATCH_CHARS) handOver();
+      else if (!scheduled) {
+        scheduled = true;
+        setImmediate(handOver);
+      }
+      return true;
     },
     flushSync(): void {
+      handOver();
       if (ended || broken || held === 0 || stalled()) return;
       syncDeadline = Date.now() + exitFlushMs;
       try {
@@ -220,6 +251,7 @@ export function logDestination(
         );
     },
     flushWithin(ms: number = exitFlushMs): Promise<boolean> {
+      handOver();
       if (held === 0 || broken) return Promise.resolve(true);
       return new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => {

@@ -8,8 +8,29 @@ export {
 } from './context.js';
 export type { RequestContext } from './context.js';
 export { kContext, peekRequestContext, requestContextOf, runInRequestContext } from './request.js';
-export { onResponseDone, responseUpgraded, statusOfOutcome } from './response.js';
-export type { ResponseDoneCallback, ResponseOutcome } from './response.js';
+export type { RequestRecord, ResponseEnder, ResponseOutcome } from './request.js';
+export {
+  onResponseDone,
+  responseUpgraded,
+  statusOfOutcome,
+  whenResponseDone,
+} from './response.js';
+export type { ResponseDoneCallback } from './response.js';
+export { noteError, recordedRoute, RequestPipeline, STEP } from './pipeline.js';
+export type { EnterRequest, PipelineAdapter, PipelineStep } from './pipeline.js';
+export {
+  addExpressEndpoint,
+  beginRejectedRequest,
+  expressMiddleware,
+  expressPipeline,
+  fastifyPipeline,
+} from './app-pipeline.js';
+export type {
+  ExpressFeature,
+  ExpressPipeline,
+  ExpressStep,
+  FastifyPipeline,
+} from './app-pipeline.js';
 export { childLoggerFactory, createLogger, markBindsRequestId, requestLogger } from './logger.js';
 export type { Logger, LoggerOptions } from './logger.js';
 export { applicationPackage, resourceAttributesFromEnv, serviceIdentity } from './identity.js';
@@ -46,9 +67,7 @@ export {
 } from './options.js';
 export type { NumberRule } from './options.js';
 export { expressRouteTemplate, trackExpressMounts } from './express-route.js';
-export { endpointOf, isEndpointPath, markEndpoint, registerEndpointPath } from './endpoint.js';
 export { httpClientRequestCreated } from './channels.js';
 export { routeTemplateMatcher } from './route-match.js';
 export { noteRequestError, requestErrorOf } from './request-error.js';
 export { droppedLogLines, flushLogDestinations, logDestination } from './destination.js';
-export { addRejectedRequestStep, rejectedRequestSteps } from './rejected.js';

@@ -1,5 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { markEndpoint, pathOf, registerEndpointPath } from '@obskit/core/internal';
+import { expressMiddleware, pathOf, type ExpressFeature } from '@obskit/core/internal';
 import type { RequestHandler } from 'express';
 import { createHealth, type Health } from './health.js';
 import { drainServer } from './shutdown.js';
@@ -23,40 +23,49 @@ function send(req: IncomingMessage, res: ServerResponse, result: HealthResponse)
   res.end(req.method === 'HEAD' ? undefined : JSON.stringify(result.body));
 }
 
+/** The health feature as the obskit umbrella composes it, with its state and `attach`. */
+export function healthFeature(options: HealthOptions = {}): {
+  feature: ExpressFeature;
+  health: Health;
+  attach(server: Server): Server;
+} {
+  const state = createHealth(options);
+  const feature: ExpressFeature = {
+    steps: [state.step],
+    endpoints: [...new Set(Object.values(state.paths))],
+    serve(req, res, next) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+      const pending = state.handle(pathOf(req.url));
+      if (pending === undefined) return false;
+      pending.then(
+        (result) => send(req, res, result),
+        // handle() answers every failure itself; this is the last line of defence.
+        (error: unknown) => next(error),
+      );
+      return true;
+    },
+  };
+  return {
+    feature,
+    health: state,
+    attach(server) {
+      if (server.listening) state.markStarted();
+      else server.once('listening', () => state.markStarted());
+      state.setServerCloser(() => drainServer(server));
+      return server;
+    },
+  };
+}
+
 /**
  * Express middleware serving the probes: `const h = health(opts); app.use(h);
  * h.attach(app.listen(3000))`.
  */
 export function health(options: HealthOptions = {}): HealthMiddleware {
-  const state = createHealth(options);
-  for (const path of Object.values(state.paths)) registerEndpointPath(path);
-  const middleware = function obskitHealth(
-    req: IncomingMessage,
-    res: ServerResponse,
-    next: (err?: unknown) => void,
-  ) {
-    state.track(req, res);
-    const path = req.method === 'GET' || req.method === 'HEAD' ? pathOf(req.url) : undefined;
-    const pending = path === undefined ? undefined : state.handle(path);
-    if (pending === undefined) {
-      next();
-      return;
-    }
-    markEndpoint(req, path!);
-    pending.then(
-      (result) => send(req, res, result),
-      // handle() answers every failure itself; this is the last line of defence.
-      (error: unknown) => next(error),
-    );
-  } as unknown as HealthMiddleware;
-
+  const { feature, health: state, attach } = healthFeature(options);
+  const middleware = expressMiddleware([feature]) as unknown as HealthMiddleware;
   middleware.health = state;
-  middleware.attach = (server) => {
-    if (server.listening) state.markStarted();
-    else server.once('listening', () => state.markStarted());
-    state.setServerCloser(() => drainServer(server));
-    return server;
-  };
+  middleware.attach = attach;
   return middleware;
 }
 

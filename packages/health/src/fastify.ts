@@ -1,10 +1,5 @@
-import {
-  addRejectedRequestStep,
-  markEndpoint,
-  registerEndpointPath,
-  type Logger,
-} from '@obskit/core/internal';
-import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
+import { fastifyPipeline, type Logger } from '@obskit/core/internal';
+import type { FastifyPluginCallback } from 'fastify';
 import fp from 'fastify-plugin';
 import { createHealth, type Health } from './health.js';
 import { drainServer } from './shutdown.js';
@@ -29,24 +24,17 @@ const plugin: FastifyPluginCallback<HealthOptions> = (app, options, done) => {
       : {}),
   });
   app.decorate('health', health);
+  // From the signal on, responses carry `Connection: close`.
+  const pipeline = fastifyPipeline(app);
+  pipeline.add(health.step);
   const paths = [...new Set(Object.values(health.paths))];
   for (const path of paths) {
-    registerEndpointPath(path);
-    app.get(path, { logLevel: 'warn' }, async (request, reply) => {
-      markEndpoint(request.raw, path);
+    pipeline.addEndpoint(path);
+    app.get(path, { logLevel: 'warn' }, async (_request, reply) => {
       const result = await (health.handle(path) as Promise<HealthResponse>);
       return reply.code(result.statusCode).header('cache-control', 'no-store').send(result.body);
     });
   }
-  // From the signal on, responses carry `Connection: close`.
-  const begin = (request: FastifyRequest, reply: FastifyReply): void => {
-    health.track(request.raw, reply.raw);
-  };
-  addRejectedRequestStep(app, begin);
-  app.addHook('onRequest', (request, reply, next) => {
-    begin(request, reply);
-    next();
-  });
   app.addHook('onListen', (next) => {
     health.markStarted();
     next();

@@ -11,6 +11,7 @@ import {
   optionObject,
   serviceIdentity,
   type Logger,
+  type PipelineStep,
 } from '@obskit/core/internal';
 import { runCheck, type ResolvedCheck } from './checks.js';
 import { createShutdown } from './shutdown.js';
@@ -60,6 +61,8 @@ export interface Health {
   onShutdownStart(hook: () => unknown): void;
   /** Per request, from the adapters: from the signal on, its response carries `Connection: close`. */
   track(req: IncomingMessage, res: ServerResponse): void;
+  /** The same as `track`, as a step of the app's request pipeline (the adapters add it). */
+  readonly step: PipelineStep;
   /** Set by adapters: stops accepting connections and resolves when in-flight requests are done. */
   setServerCloser(close: () => Promise<void>): void;
   /** Starts the graceful shutdown (idempotent) and resolves when it has run. */
@@ -302,6 +305,7 @@ export function createHealth(options: HealthOptions = {}): Health {
       started = true;
     },
     track: stopping.track,
+    step: stopping.step,
     hold: stopping.hold,
     onShutdown(hook) {
       if (typeof hook !== 'function') throw invalidOption('health.onShutdown', 'a function', hook);

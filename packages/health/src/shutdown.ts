@@ -1,5 +1,11 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { flushLogDestinations, onResponseDone, type Logger } from '@obskit/core/internal';
+import {
+  flushLogDestinations,
+  onResponseDone,
+  STEP,
+  type Logger,
+  type PipelineStep,
+} from '@obskit/core/internal';
 
 export interface ShutdownSettings {
   log: Logger;
@@ -15,6 +21,8 @@ export interface Shutdown {
   readonly shuttingDown: boolean;
   /** Per request, from the adapters: from the signal on, its response carries `Connection: close`. */
   track(req: IncomingMessage, res: ServerResponse): void;
+  /** The request pipeline's drain step: `begin` when a request starts, `end` when it is done. */
+  readonly step: PipelineStep;
   hold(name: string): () => void;
   onShutdown(hook: () => unknown): void;
   onShutdownStart(hook: () => unknown): void;
@@ -128,6 +136,17 @@ export function createShutdown(settings: ShutdownSettings): Shutdown {
   return {
     get shuttingDown() {
       return shuttingDown;
+    },
+    step: {
+      order: STEP.drain,
+      begin(_req, res) {
+        if (shuttingDown) {
+          if (!res.headersSent) res.setHeader('connection', 'close');
+        } else inflight.add(res);
+      },
+      end(_req, res) {
+        inflight.delete(res);
+      },
     },
     track(req, res) {
       if (shuttingDown) {

@@ -1,11 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
-  endpointOf,
-  expressRouteTemplate,
-  markEndpoint,
+  expressMiddleware,
   pathOf,
-  registerEndpointPath,
   trackExpressMounts,
+  type ExpressFeature,
 } from '@obskit/core/internal';
 import express, { type RequestHandler } from 'express';
 import { createHttpMetrics } from './http.js';
@@ -22,49 +20,57 @@ export type MetricsMiddleware = RequestHandler &
     close(): Promise<void>;
   };
 
+/** The metrics feature as the obskit umbrella composes it, with its registry and helpers. */
+export function metricsFeature(options: HttpMetricsOptions = {}): {
+  feature: ExpressFeature;
+  helpers: Omit<MetricsMiddleware, keyof RequestHandler>;
+} {
+  const recorder = createHttpMetrics(options);
+  const { endpoint } = recorder;
+  trackExpressMounts(express.Router);
+  const separate = endpoint !== undefined && options.endpoint !== false && options.endpoint?.listen;
+  const servePath = endpoint !== undefined && !separate ? endpoint.path : undefined;
+  const feature: ExpressFeature = {
+    steps: [recorder.step],
+    endpoints: servePath === undefined ? [] : [servePath],
+    serve(req: IncomingMessage, res: ServerResponse, next) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+      if (pathOf(req.url) !== servePath) return false;
+      endpoint!.handle(req).then(
+        (result) => {
+          res.writeHead(result.statusCode, result.headers);
+          res.end(req.method === 'HEAD' ? undefined : result.body);
+        },
+        (error: unknown) => next(error),
+      );
+      return true;
+    },
+  };
+  return {
+    feature,
+    helpers: {
+      registry: recorder.registry,
+      counter: recorder.counter,
+      gauge: recorder.gauge,
+      histogram: recorder.histogram,
+      listen: async () => {
+        if (separate) await endpoint!.startListener();
+      },
+      close: async () => {
+        await endpoint?.close();
+      },
+    },
+  };
+}
+
 /**
  * Express middleware that records RED metrics per route and serves /metrics. Mount it before the
  * routes: `app.use(metrics())`. With `endpoint.listen`, call `await mw.listen()` to start the
  * separate listener and `mw.close()` on shutdown.
  */
 export function metrics(options: HttpMetricsOptions = {}): MetricsMiddleware {
-  const recorder = createHttpMetrics(options);
-  const { endpoint } = recorder;
-  trackExpressMounts(express.Router);
-  const separate = endpoint !== undefined && options.endpoint !== false && options.endpoint?.listen;
-  const servePath = endpoint !== undefined && !separate ? endpoint.path : undefined;
-  if (servePath !== undefined) registerEndpointPath(servePath);
-  const routeOf = (req: IncomingMessage) => expressRouteTemplate(req) ?? endpointOf(req);
-
-  const middleware = function obskitMetrics(
-    req: IncomingMessage,
-    res: ServerResponse,
-    next: () => void,
-  ) {
-    const path = pathOf(req.url);
-    if (recorder.counts(path)) recorder.track(req, res, () => routeOf(req));
-    if (path === servePath && (req.method === 'GET' || req.method === 'HEAD')) {
-      markEndpoint(req, servePath);
-      void endpoint!.handle(req).then((result) => {
-        res.writeHead(result.statusCode, result.headers);
-        res.end(req.method === 'HEAD' ? undefined : result.body);
-      });
-      return;
-    }
-    next();
-  } as unknown as MetricsMiddleware;
-
-  middleware.registry = recorder.registry;
-  middleware.counter = recorder.counter;
-  middleware.gauge = recorder.gauge;
-  middleware.histogram = recorder.histogram;
-  middleware.listen = async () => {
-    if (separate) await endpoint!.startListener();
-  };
-  middleware.close = async () => {
-    await endpoint?.close();
-  };
-  return middleware;
+  const { feature, helpers } = metricsFeature(options);
+  return Object.assign(expressMiddleware([feature]), helpers) as unknown as MetricsMiddleware;
 }
 
 export default metrics;

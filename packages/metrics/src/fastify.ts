@@ -1,10 +1,5 @@
-import {
-  addRejectedRequestStep,
-  markEndpoint,
-  pathOf,
-  registerEndpointPath,
-} from '@obskit/core/internal';
-import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
+import { fastifyPipeline } from '@obskit/core/internal';
+import type { FastifyPluginCallback } from 'fastify';
 import fp from 'fastify-plugin';
 import { createHttpMetrics } from './http.js';
 import type { MetricHelpers } from './registry.js';
@@ -30,18 +25,10 @@ const plugin: FastifyPluginCallback<HttpMetricsOptions> = (app, options, done) =
   });
 
   // Completion is taken from the response itself, as on Express: a response destroyed before
-  // Fastify sent it counts too (500, or 499 when the client went away).
-  const begin = (request: FastifyRequest, reply: FastifyReply): void => {
-    if (recorder.counts(pathOf(request.url))) {
-      recorder.track(request.raw, reply.raw, () => request.routeOptions.url);
-    }
-  };
-  // Requests Fastify rejects before any hook (a malformed URL) are counted too, as unmatched.
-  addRejectedRequestStep(app, begin);
-  app.addHook('onRequest', (request, reply, next) => {
-    begin(request, reply);
-    next();
-  });
+  // Fastify sent it counts too (500, or 499 when the client went away). Requests Fastify rejects
+  // before any hook (a malformed URL) are counted too, as unmatched.
+  const pipeline = fastifyPipeline(app);
+  pipeline.add(recorder.step);
 
   if (endpoint !== undefined) {
     if (options.endpoint && options.endpoint.listen) {
@@ -52,9 +39,8 @@ const plugin: FastifyPluginCallback<HttpMetricsOptions> = (app, options, done) =
         await endpoint.close();
       });
     } else {
-      registerEndpointPath(endpoint.path);
+      pipeline.addEndpoint(endpoint.path);
       app.get(endpoint.path, { logLevel: 'warn' }, async (request, reply) => {
-        markEndpoint(request.raw, endpoint.path);
         const result = await endpoint.handle(request.raw);
         return reply.code(result.statusCode).headers(result.headers).send(result.body);
       });

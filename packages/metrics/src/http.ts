@@ -1,19 +1,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
-  endpointOf,
   guardCallback,
-  isEndpointPath,
   invalidOption,
   normalizeMethod,
-  onResponseDone,
   optionBoolean,
   optionFunction,
   optionObject,
   optionString,
-  peekRequestContext,
+  recordedRoute,
   routeLabel,
   statusCodeLabel,
-  statusOfOutcome,
+  STEP,
+  type PipelineStep,
+  type RequestRecord,
 } from '@obskit/core/internal';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createMetricsEndpoint, type MetricsEndpoint } from './endpoint.js';
@@ -35,17 +34,12 @@ export interface HttpMetrics extends MetricHelpers {
   /** The /metrics endpoint, unless turned off. */
   readonly endpoint: MetricsEndpoint | undefined;
   /**
-   * Whether a request to `path` (without the query) is counted at all: not when it is one of
-   * obskit's own endpoints, unless `includeObskitEndpoints`. Asked when the request starts.
+   * The steps in the app's request pipeline: `http_requests_in_flight` +1 when the request
+   * begins (not for obskit's own endpoints, unless `includeObskitEndpoints`); when the response
+   * is done, −1 and the request under its route and status (499 for a client that went away,
+   * 500 for a response that failed before its head was sent), unless it is excluded.
    */
-  counts(path: string): boolean;
-  /**
-   * Counts one request: `http_requests_in_flight` +1 now; when the response is done, −1 and
-   * the request under the route `routeOf` returns then (the matched template, or undefined)
-   * and its status (499 for a client that went away, 500 for a response that failed before
-   * its head was sent), unless it is excluded.
-   */
-  track(req: IncomingMessage, res: ServerResponse, routeOf: () => string | undefined): void;
+  readonly step: PipelineStep;
 }
 function validBuckets(value: unknown, path: string, fallback: readonly number[]): number[] {
   if (value === undefined) return [...fallback];
@@ -178,31 +172,18 @@ export function createHttpMetrics(options: HttpMetricsOptions = {}): HttpMetrics
       : guardCallback(custom.values, 'metrics.customLabels.values', {}, logger);
 
   // Only sampled traces: an exemplar must lead to a trace that was kept.
-  const exemplarOf = (req: IncomingMessage): Record<string, string> | undefined => {
-    const context = peekRequestContext(req);
-    if (context?.traceId === undefined || context.traceFlags !== '01') return undefined;
+  const exemplarOf = (context: RequestRecord): Record<string, string> | undefined => {
+    if (context.traceId === undefined || context.traceFlags !== '01') return undefined;
     return { trace_id: context.traceId, span_id: context.spanId ?? '' };
   };
 
-  const begin = (): number => {
-    inFlight.value++;
-    return performance.now();
-  };
-
-  const record = (
-    req: IncomingMessage,
-    res: ServerResponse,
-    start: number,
-    routeTemplate: string | undefined,
-    statusCode: number,
-  ): void => {
+  const record = (req: IncomingMessage, res: ServerResponse, context: RequestRecord): void => {
     inFlight.value--;
-    // obskit's endpoints answer without a route on Express: their path is their route.
-    const route = routeLabel(routeTemplate ?? endpointOf(req));
+    const route = routeLabel(recordedRoute(context));
     if (excludedRoutes.has(route) || (excludeFn !== undefined && excludeFn(req) === true)) return;
-    const seconds = (performance.now() - start) / 1000;
+    const seconds = (performance.now() - context.start) / 1000;
     const method = normalizeMethod(req.method);
-    const status = statusCodeLabel(statusCode);
+    const status = statusCodeLabel(context.statusCode);
     let key: string;
     let labels: () => Record<string, string>;
     if (customValues === undefined) {
@@ -221,7 +202,7 @@ export function createHttpMetrics(options: HttpMetricsOptions = {}): HttpMetrics
       key = seriesKey(method, status, route, list);
       labels = () => ({ method, route, status_code: status, ...extra });
     }
-    store.observe(store.get(key, labels), seconds, exemplars ? exemplarOf(req) : undefined);
+    store.observe(store.get(key, labels), seconds, exemplars ? exemplarOf(context) : undefined);
     if (requestSizes !== undefined && responseSizes !== undefined) {
       const inSize = Number(req.headers['content-length'] ?? 0);
       const outSize = Number(res.getHeader('content-length') ?? 0);
@@ -238,14 +219,17 @@ export function createHttpMetrics(options: HttpMetricsOptions = {}): HttpMetrics
     }
   };
 
-  const track: HttpMetrics['track'] = (req, res, routeOf) => {
-    const start = begin();
-    onResponseDone(req, res, (outcome) => {
-      record(req, res, start, routeOf(), statusOfOutcome(outcome, res));
-    });
+  const step: PipelineStep = {
+    order: STEP.metrics,
+    begin(_req, _res, context) {
+      if (context.endpoint !== undefined && !includeObskit) return;
+      context.counted = true;
+      inFlight.value++;
+    },
+    end(req, res, context) {
+      if (context.counted) record(req, res, context);
+    },
   };
 
-  const counts = (path: string): boolean => includeObskit || !isEndpointPath(path);
-
-  return { ...metricHelpers(registry), endpoint, counts, track };
+  return { ...metricHelpers(registry), endpoint, step };
 }

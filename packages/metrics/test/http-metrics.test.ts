@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
@@ -429,8 +430,15 @@ describe('options', () => {
       },
     });
     const { listen } = await import('@obskit/test-support');
+    const { RequestPipeline } = await import('@obskit/core/internal');
+    const pipeline = new RequestPipeline({
+      raw: (req: IncomingMessage) => req,
+      rawReply: (res: ServerResponse) => res,
+      routeAtBegin: () => '/x',
+    });
+    pipeline.add(metrics.step);
     const server = await listen((req, res) => {
-      metrics.track(req, res, () => '/x');
+      pipeline.begin(req, res);
       res.end('ok');
     });
     closers.push(server.close);

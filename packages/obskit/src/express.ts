@@ -1,17 +1,21 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import {
-  expressRouteTemplate,
+  expressMiddleware,
+  expressPipeline,
   noteRequestError,
   requestLogger,
+  STEP,
+  type ExpressFeature,
+  type ExpressStep,
   type Logger,
 } from '@obskit/core/internal';
-import { health, type HealthMiddleware } from '@obskit/health/express';
-import { metrics, type MetricsMiddleware } from '@obskit/metrics/express';
-import { requestId } from '@obskit/request-id/express';
-import { tracing } from '@obskit/tracing/express';
+import { healthFeature, type HealthMiddleware } from '@obskit/health/express';
+import { metricsFeature, type MetricsMiddleware } from '@obskit/metrics/express';
+import { requestIdFeature } from '@obskit/request-id/express';
+import { tracingFeature } from '@obskit/tracing/express';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { resolveOptions, type ObskitOptions } from './options.js';
-import { createRequestLog, type RequestLogOptions } from './request-log.js';
+import { requestLogStep } from './request-log.js';
 
 export type { ObskitOptions } from './options.js';
 
@@ -47,20 +51,17 @@ export type ObskitMiddleware = RequestHandler & {
   errors(): ErrorRequestHandler;
 };
 
-type Next = (err?: unknown) => void;
-type Handler = (req: IncomingMessage, res: ServerResponse, next: Next) => void;
-type Logged = IncomingMessage & { id?: string; log?: Logger };
+type Logged = IncomingMessage & { log?: Logger };
 
-/** `req.log`/`res.log`, the access and error lines: what the umbrella adds to the features. */
-function requestLogging(logger: Logger, options: RequestLogOptions): Handler {
-  const lines = createRequestLog(logger, options);
-  return (req, res, next) => {
-    const id = (req as Logged).id;
-    const log = id === undefined ? logger : requestLogger(logger, id);
-    (req as Logged).log = log;
-    (res as ServerResponse & { log?: Logger }).log = log;
-    lines.track(req, res, () => expressRouteTemplate(req));
-    next();
+// `req.log` and `res.log`: the request's own logger, bound to its id.
+function requestLoggerStep(logger: Logger): ExpressStep {
+  return {
+    order: STEP.requestId + 1,
+    begin(req, res, record) {
+      const log = record.reqId === undefined ? logger : requestLogger(logger, record.reqId);
+      (req as Logged).log = log;
+      (res as ServerResponse & { log?: Logger }).log = log;
+    },
   };
 }
 
@@ -69,44 +70,44 @@ const errors = (): ErrorRequestHandler => (error: unknown, req, _res, next) => {
   next(error);
 };
 
-/** The handlers in order, as one middleware; an error skips the rest, as in Express. */
-function compose(handlers: Handler[]): Handler {
-  return (req, res, next) => {
-    let i = 0;
-    const step: Next = (err) => {
-      if (err !== undefined || i === handlers.length) next(err);
-      else (handlers[i++] as Handler)(req, res, step);
-    };
-    step();
-  };
-}
-
 /**
  * Everything in one middleware, mounted first: `const o = obskit({ service: 'orders' });
- * app.use(o); … app.use(o.errors()); o.attach(app.listen(3000))`. It runs the features'
- * own middleware in the order the Fastify plugin registers them: request ids, `req.log` and
- * the access line, tracing, metrics, health.
+ * app.use(o); … app.use(o.errors()); o.attach(app.listen(3000))`. One request pipeline runs the
+ * features' steps in the order the Fastify plugin registers them: request ids, `req.log`,
+ * tracing, metrics, health's drain tracking and the access line.
  */
 export function obskit(options: ObskitOptions): ObskitMiddleware {
   const resolved = resolveOptions(options);
   const { logger } = resolved;
-  const metricsMw = resolved.metrics !== false ? metrics(resolved.metrics) : undefined;
-  const healthMw = resolved.health !== false ? health(resolved.health) : undefined;
-  const handlers: Handler[] = [];
-  if (resolved.requestId !== false) handlers.push(requestId(resolved.requestId) as Handler);
-  handlers.push(requestLogging(logger, resolved));
-  if (resolved.tracing !== false) handlers.push(tracing(resolved.tracing) as Handler);
-  if (metricsMw !== undefined) handlers.push(metricsMw as unknown as Handler);
-  if (healthMw !== undefined) handlers.push(healthMw as unknown as Handler);
+  const features: ExpressFeature[] = [];
+  if (resolved.requestId !== false) features.push(requestIdFeature(resolved.requestId));
+  features.push({ steps: [requestLoggerStep(logger), requestLogStep(logger, resolved)] });
+  const tracing = resolved.tracing !== false ? tracingFeature(resolved.tracing) : undefined;
+  if (tracing !== undefined) features.push(tracing);
+  const metrics = resolved.metrics !== false ? metricsFeature(resolved.metrics) : undefined;
+  if (metrics !== undefined) features.push(metrics.feature);
+  const health = resolved.health !== false ? healthFeature(resolved.health) : undefined;
+  if (health !== undefined) features.push(health.feature);
 
-  const middleware = compose(handlers) as unknown as ObskitMiddleware;
+  // One pipeline of this app's own, with its own endpoints.
+  const middleware = expressMiddleware(
+    features,
+    expressPipeline(),
+    false,
+  ) as unknown as ObskitMiddleware;
   middleware.logger = logger;
-  middleware.metrics = metricsMw;
-  middleware.health = healthMw?.health;
+  middleware.metrics =
+    metrics === undefined
+      ? undefined
+      : (Object.assign(
+          (_req: unknown, _res: unknown, next: () => void) => next(),
+          metrics.helpers,
+        ) as unknown as MetricsMiddleware);
+  middleware.health = health?.health;
   middleware.attach = (server) => {
-    healthMw?.attach(server);
-    void metricsMw?.listen();
-    server.once('close', () => void metricsMw?.close());
+    health?.attach(server);
+    void metrics?.helpers.listen();
+    server.once('close', () => void metrics?.helpers.close());
     return server;
   };
   middleware.errors = errors;

@@ -1,59 +1,39 @@
 import type { IncomingMessage } from 'node:http';
-import {
-  addRejectedRequestStep,
-  childLoggerFactory,
-  noteRequestError,
-  type Logger,
-} from '@obskit/core/internal';
+import { childLoggerFactory, fastifyPipeline, type Logger } from '@obskit/core/internal';
 import { health } from '@obskit/health/fastify';
 import { metrics } from '@obskit/metrics/fastify';
 import { answerRejected, requestId, requestIdServerOptions } from '@obskit/request-id/fastify';
 import { tracing } from '@obskit/tracing/fastify';
-import fastify, {
-  type FastifyPluginAsync,
-  type FastifyReply,
-  type FastifyRequest,
-  type FastifyServerOptions,
-} from 'fastify';
+import { LogController, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
 import fp from 'fastify-plugin';
-import { resolveOptions, type ObskitOptions } from './options.js';
-import { createRequestLog } from './request-log.js';
+import { resolveOptions, type ObskitOptions, type ResolvedOptions } from './options.js';
+import { requestLogStep } from './request-log.js';
 
 export type { ObskitOptions } from './options.js';
 
-/** What `obskitServerOptions` returns, to spread into `Fastify({ … })`. */
+/** What `obskitFastify(options).serverOptions` holds, to pass to `Fastify(…)`. */
 export interface ObskitServerOptions {
   loggerInstance: Logger;
   genReqId?: (req: IncomingMessage) => string;
   requestIdHeader?: false;
   childLoggerFactory?: FastifyServerOptions['childLoggerFactory'];
   frameworkErrors?: FastifyServerOptions['frameworkErrors'];
-  disableRequestLogging?: boolean;
+  logController: InstanceType<typeof LogController>;
 }
 
-const loggers = new Map<string, Logger>();
-function loggerFor(options: Pick<ObskitOptions, 'service' | 'version' | 'env'>): Logger {
-  const key = `${options.service}\0${options.version ?? ''}\0${options.env ?? ''}`;
-  let logger = loggers.get(key);
-  if (logger === undefined) {
-    logger = resolveOptions({ ...options, tracing: false, metrics: false, health: false }).logger;
-    loggers.set(key, logger);
-  }
-  return logger;
+/** `obskitFastify(options)`: the server options and the plugin, from one set of options. */
+export interface ObskitFastify {
+  /** `Fastify(o.serverOptions)` (spread it to add your own). */
+  serverOptions: ObskitServerOptions;
+  /** `app.register(o.plugin)`: request ids, traces, /metrics, /health/*, the access log. */
+  plugin: FastifyPluginAsync;
+  /** The options as resolved once (the logger the server and the plugin share). */
+  logger: Logger;
 }
 
-/**
- * Fastify server options for obskit: the obskit logger as `loggerInstance`, validated request
- * ids as `request.id`, and Fastify's own two request log lines off (obskit writes one).
- * `Fastify({ ...obskitServerOptions(options) })`, then `app.register(obskit, options)`.
- */
-export function obskitServerOptions(
-  options: Pick<ObskitOptions, 'service' | 'version' | 'env' | 'logger' | 'requestId'>,
-): ObskitServerOptions {
-  const logger = options.logger ?? loggerFor(options);
-  const ids = options.requestId;
-  const LogController = (fastify as unknown as { LogController?: new (o: object) => unknown })
-    .LogController;
+function serverOptionsOf(resolved: ResolvedOptions): ObskitServerOptions {
+  const { logger } = resolved;
+  const ids = resolved.requestId;
   return {
     loggerInstance: logger,
     ...(ids === false
@@ -62,12 +42,48 @@ export function obskitServerOptions(
             childLoggerFactory as unknown as ObskitServerOptions['childLoggerFactory'],
           frameworkErrors: answerRejected as ObskitServerOptions['frameworkErrors'],
         }
-      : requestIdServerOptions({ logger, ...ids })),
-    // Fastify 5.12 moved this setting into a LogController; older 5.x take the top-level option.
-    ...(LogController !== undefined
-      ? ({ logController: new LogController({ disableRequestLogging: true }) } as object)
-      : { disableRequestLogging: true }),
+      : requestIdServerOptions(ids)),
+    // obskit writes one access line per request instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
   } as ObskitServerOptions;
+}
+
+async function registerFeatures(
+  app: Parameters<FastifyPluginAsync>[0],
+  resolved: ResolvedOptions,
+): Promise<void> {
+  if (resolved.requestId !== false) await app.register(requestId, resolved.requestId);
+  fastifyPipeline(app).add(requestLogStep(resolved.logger, resolved));
+  if (resolved.tracing !== false) await app.register(tracing, resolved.tracing);
+  if (resolved.metrics !== false) await app.register(metrics, resolved.metrics);
+  if (resolved.health !== false) await app.register(health, resolved.health);
+}
+
+/**
+ * obskit for Fastify from one set of options, so that the request-id header the server reads and
+ * the one the plugin echoes can never differ:
+ * `const o = obskitFastify({ service: 'orders' }); const app = Fastify(o.serverOptions);
+ * await app.register(o.plugin);`. One `onRequest` hook runs every feature.
+ */
+export function obskitFastify(options: ObskitOptions): ObskitFastify {
+  const resolved = resolveOptions(options);
+  const plugin = fp(async (app) => registerFeatures(app, resolved), {
+    fastify: '5.x',
+    name: 'obskit',
+  });
+  return { serverOptions: serverOptionsOf(resolved), plugin, logger: resolved.logger };
+}
+
+/**
+ * Fastify server options for obskit (the two-call form): `Fastify(obskitServerOptions(options))`,
+ * then `app.register(obskit, options)` with the same options. `obskitFastify` takes them once.
+ */
+export function obskitServerOptions(
+  options: Pick<ObskitOptions, 'service' | 'version' | 'env' | 'logger' | 'requestId'>,
+): ObskitServerOptions {
+  return serverOptionsOf(
+    resolveOptions({ ...options, tracing: false, metrics: false, health: false }),
+  );
 }
 
 const plugin: FastifyPluginAsync<ObskitOptions> = async (app, options) => {
@@ -75,23 +91,7 @@ const plugin: FastifyPluginAsync<ObskitOptions> = async (app, options) => {
     ...options,
     logger: options.logger ?? (app.log as unknown as Logger),
   });
-  if (resolved.requestId !== false) await app.register(requestId, resolved.requestId);
-  const lines = createRequestLog(resolved.logger, resolved);
-  const begin = (request: FastifyRequest, reply: FastifyReply): void => {
-    lines.track(request.raw, reply.raw, () => request.routeOptions.url);
-  };
-  addRejectedRequestStep(app, begin);
-  app.addHook('onRequest', (request, reply, next) => {
-    begin(request, reply);
-    next();
-  });
-  app.addHook('onError', (request, _reply, error, next) => {
-    noteRequestError(request.raw, error);
-    next();
-  });
-  if (resolved.tracing !== false) await app.register(tracing, resolved.tracing);
-  if (resolved.metrics !== false) await app.register(metrics, resolved.metrics);
-  if (resolved.health !== false) await app.register(health, resolved.health);
+  await registerFeatures(app, resolved);
 };
 
 /** Request ids, tracing, metrics, health and one access log line per request, in one plugin. */

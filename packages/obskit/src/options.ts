@@ -3,6 +3,7 @@ import {
   droppedLogLines,
   invalidOption,
   METRIC_CONFLICT,
+  optionBoolean,
   ObskitError,
   optionFunction,
   optionObject,
@@ -23,6 +24,8 @@ export type ServerSpanOptions = Pick<
   TracingPluginOptions,
   'ignore' | 'urlQuery' | 'includeObskitEndpoints' | 'logger'
 >;
+/** The server spans' own options under `tracing` (obskit's endpoints: `includeObskitEndpoints`). */
+type TracingSpanOptions = Pick<TracingPluginOptions, 'ignore' | 'urlQuery'>;
 
 export interface ObskitOptions {
   /** Service name for logs, traces and health. */
@@ -36,9 +39,9 @@ export interface ObskitOptions {
   requestId?: RequestIdOptions | false;
   /**
    * Tracing, started here unless it already runs (`startTracing` options), and the server spans'
-   * own options (`ignore`, `urlQuery`, `includeObskitEndpoints`).
+   * own options (`ignore`, `urlQuery`).
    */
-  tracing?: (TracingOptions & ServerSpanOptions) | false;
+  tracing?: (TracingOptions & TracingSpanOptions) | false;
   metrics?: HttpMetricsOptions | false;
   health?: HealthOptions | false;
   /**
@@ -46,6 +49,12 @@ export interface ObskitOptions {
    * `{ customLogLevel, ignore }` as pino-http takes them.
    */
   accessLog?: boolean | AccessLogOptions;
+  /**
+   * Record obskit's own endpoints (the probes, `/metrics`, intakes) in metrics, spans and access
+   * lines alike, each under its path as the route, whatever the method. Default false: they are
+   * left out of all three.
+   */
+  includeObskitEndpoints?: boolean;
   /**
    * Called once for each request that fails (a 5xx with an error), with the error and
    * `{ request, route, statusCode, reqId, traceId, spanId }`; one that throws is reported once
@@ -67,6 +76,7 @@ export interface ResolvedOptions {
   health: HealthOptions | false;
   accessLog: boolean | AccessLogOptions;
   onError: OnError | undefined;
+  includeObskitEndpoints: boolean;
 }
 
 /**
@@ -121,6 +131,11 @@ export function resolveOptions(options: ObskitOptions): ResolvedOptions {
     'obskit',
   );
   const logger = options.logger ?? createLogger(identity);
+  const includeObskitEndpoints = optionBoolean(
+    options.includeObskitEndpoints,
+    'obskit.includeObskitEndpoints',
+    false,
+  );
   const tracingOptions = section(options.tracing, 'obskit.tracing');
   let tracing: ServerSpanOptions | false = false;
   if (tracingOptions !== false) {
@@ -134,7 +149,7 @@ export function resolveOptions(options: ObskitOptions): ResolvedOptions {
         ...tracingOptions,
       });
     if (handle.enabled) {
-      const { ignore, urlQuery, includeObskitEndpoints } = tracingOptions;
+      const { ignore, urlQuery } = tracingOptions;
       tracing = { logger, ignore, urlQuery, includeObskitEndpoints };
     }
   }
@@ -163,7 +178,7 @@ export function resolveOptions(options: ObskitOptions): ResolvedOptions {
     logger,
     requestId: requestId === false ? false : { logger, ...requestId },
     tracing,
-    metrics: metrics === false ? false : { logger, ...metrics },
+    metrics: metrics === false ? false : { logger, ...metrics, includeObskitEndpoints },
     health:
       health === false
         ? false
@@ -185,5 +200,6 @@ export function resolveOptions(options: ObskitOptions): ResolvedOptions {
           },
     accessLog: accessLogOption(options.accessLog),
     onError: optionFunction<OnError>(options.onError, 'obskit.onError'),
+    includeObskitEndpoints,
   };
 }

@@ -2,14 +2,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   getRequestContext,
   guardCallback,
-  isEndpointPath,
-  onResponseDone,
   pathOf,
-  peekRequestContext,
-  requestErrorOf,
+  recordedRoute,
   routeLabel,
-  statusOfOutcome,
+  STEP,
   type Logger,
+  type PipelineStep,
+  type RequestRecord,
 } from '@obskit/core/internal';
 
 /** A pino level, or `silent` for no line. */
@@ -41,21 +40,20 @@ export type OnError = (err: unknown, info: ErrorInfo) => void;
 export interface RequestLogOptions {
   accessLog: boolean | AccessLogOptions;
   onError?: OnError;
-}
-
-/** The request lines of both adapters: one access line per request, one error line per failure. */
-export interface RequestLog {
-  /**
-   * When `res` is done, with the route `routeOf` returns then: the error line and `onError` for a
-   * request that failed (a 5xx with an error), then the access line. Requests that obskit's own
-   * endpoints answer (probes, scrapes) write neither.
-   */
-  track(req: IncomingMessage, res: ServerResponse, routeOf: () => string | undefined): void;
+  /** Lines for obskit's own endpoints (probes, scrapes) too. Default false. */
+  includeObskitEndpoints?: boolean;
 }
 
 const LEVELS = new Set<string>(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
-export function createRequestLog(logger: Logger, options: RequestLogOptions): RequestLog {
+/**
+ * The request lines of both adapters, as a step of the app's request pipeline: when the response
+ * is done, the error line and `onError` for a request that failed (a 5xx with an error), then the
+ * access line. Requests to obskit's own endpoints (probes, scrapes) write neither, unless
+ * `includeObskitEndpoints`.
+ */
+export function requestLogStep(logger: Logger, options: RequestLogOptions): PipelineStep {
+  const include = options.includeObskitEndpoints === true;
   const access =
     options.accessLog === false ? undefined : options.accessLog === true ? {} : options.accessLog;
   const customLevel =
@@ -71,18 +69,13 @@ export function createRequestLog(logger: Logger, options: RequestLogOptions): Re
       ? undefined
       : guardCallback(options.onError, 'obskit.onError', undefined, logger);
 
-  const done = (
-    req: IncomingMessage,
-    res: ServerResponse,
-    statusCode: number,
-    route: string | undefined,
-    durationMs: number,
-    err: unknown,
-  ): void => {
-    const context = peekRequestContext(req);
+  const done = (req: IncomingMessage, res: ServerResponse, context: RequestRecord): void => {
+    const { statusCode } = context;
+    const route = recordedRoute(context);
+    const err = context.error ?? (context.outcome === 'error' ? context.failure : undefined);
     // Inside the request's context the logger's mixin adds the ids itself; never write them twice.
     const ids =
-      context === undefined || getRequestContext() === context
+      getRequestContext() === context
         ? undefined
         : {
             reqId: context.reqId,
@@ -103,9 +96,9 @@ export function createRequestLog(logger: Logger, options: RequestLogOptions): Re
         request: req,
         route,
         statusCode,
-        reqId: context?.reqId,
-        traceId: context?.traceId,
-        spanId: context?.spanId,
+        reqId: context.reqId,
+        traceId: context.traceId,
+        spanId: context.spanId,
       });
     }
     if (access === undefined || (ignore !== undefined && ignore(req) === true)) return;
@@ -116,20 +109,18 @@ export function createRequestLog(logger: Logger, options: RequestLogOptions): Re
     }
     if (level === 'silent') return;
     logger[level as Exclude<LogLevel, 'silent'>](
-      { ...fields, durationMs: Math.round(durationMs * 100) / 100 },
+      { ...fields, durationMs: Math.round((performance.now() - context.start) * 100) / 100 },
       'request completed',
     );
   };
 
   return {
-    track(req, res, routeOf) {
-      if ((req.method === 'GET' || req.method === 'HEAD') && isEndpointPath(pathOf(req.url)))
-        return;
-      const start = performance.now();
-      onResponseDone(req, res, (outcome, error) => {
-        const err = requestErrorOf(req) ?? (outcome === 'error' ? error : undefined);
-        done(req, res, statusOfOutcome(outcome, res), routeOf(), performance.now() - start, err);
-      });
+    order: STEP.accessLog,
+    begin(_req, _res, record) {
+      if (record.endpoint === undefined || include) record.logged = true;
+    },
+    end(req, res, record) {
+      if (record.logged) done(req, res, record);
     },
   };
 }

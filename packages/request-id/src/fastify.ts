@@ -1,10 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import {
-  addRejectedRequestStep,
+  beginRejectedRequest,
   childLoggerFactory,
-  rejectedRequestSteps,
+  fastifyPipeline,
   requestLogger,
-  runInRequestContext,
+  STEP,
   type Logger,
 } from '@obskit/core/internal';
 import type {
@@ -53,9 +53,7 @@ export function answerRejected(
   request: FastifyRequest,
   reply: FastifyReply,
 ): void {
-  for (const step of rejectedRequestSteps<FastifyRequest, FastifyReply>(request.server)) {
-    step(request, reply);
-  }
+  beginRejectedRequest(request.server, request, reply);
   const statusCode = typeof error.statusCode === 'number' ? error.statusCode : 400;
   void reply.code(statusCode).send({
     error:
@@ -73,19 +71,17 @@ export function answerRejected(
 const plugin: FastifyPluginCallback<RequestIdOptions> = (app, options, done) => {
   const ids = createRequestIds({ logger: app.log, ...options });
   const { header } = ids;
-  const begin = (request: FastifyRequest, reply: FastifyReply): void => {
-    const id = ids.begin(request.raw);
-    if (request.id !== id) {
-      // The server was created without requestIdServerOptions(): replace Fastify's counter id.
-      request.id = id;
-      request.log = requestLogger(app.log as unknown as Logger, id);
-    }
-    void reply.header(header, id);
-  };
-  addRejectedRequestStep(app, begin);
-  app.addHook('onRequest', (request, reply, next) => {
-    begin(request, reply);
-    runInRequestContext(request.raw, next);
+  fastifyPipeline<FastifyRequest, FastifyReply>(app).add({
+    order: STEP.requestId,
+    begin(req, _res, record, request, reply) {
+      const id = ids.begin(req, record);
+      if (request.id !== id) {
+        // The server was created without requestIdServerOptions(): replace Fastify's counter id.
+        request.id = id;
+        request.log = requestLogger(app.log as unknown as Logger, id);
+      }
+      void reply.header(header, id);
+    },
   });
   done();
 };

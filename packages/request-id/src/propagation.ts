@@ -1,5 +1,5 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
-import type { ClientRequest, IncomingMessage } from 'node:http';
+import type { ClientRequest } from 'node:http';
 import {
   defaultLogger,
   getRequestContext,
@@ -7,7 +7,6 @@ import {
   invalidOption,
   optionObject,
   optionString,
-  requestContextOf,
   type RequestContext,
   type WarnLogger,
 } from '@obskit/core/internal';
@@ -67,8 +66,8 @@ export function createPropagation(
 }
 
 /** Makes the outgoing calls made while serving `req` carry its id as `propagation` says. */
-export function propagateFrom(req: IncomingMessage, propagation: Propagation): void {
-  requestContextOf(req)[kPropagation] = propagation;
+export function propagateFrom(record: RequestContext, propagation: Propagation): void {
+  record[kPropagation] = propagation;
 }
 
 // `propagateRequestId()`: for contexts that no request-id adapter set up (a job run inside

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { invalidOption, requestContextOf } from '@obskit/core/internal';
+import { invalidOption, requestContextOf, type RequestRecord } from '@obskit/core/internal';
 import { createPropagation, installPropagation, propagateFrom } from './propagation.js';
 import { createRequestIdResolver } from './resolver.js';
 import type { RequestIdOptions } from './types.js';
@@ -12,7 +12,7 @@ export interface RequestIds {
    * The request's id: resolved on first call and kept in its request context; outgoing calls
    * made while serving it carry it unless `propagate: false`.
    */
-  begin(req: IncomingMessage): string;
+  begin(req: IncomingMessage, record?: RequestRecord): string;
 }
 
 /** Resolves request-id options once; both adapters call `begin` per request. */
@@ -26,7 +26,7 @@ export function createRequestIds(options: RequestIdOptions = {}): RequestIds {
   if (propagate === false) {
     return {
       header,
-      begin: (req) => (requestContextOf(req).reqId ??= resolver.resolve(req)),
+      begin: (req, record = requestContextOf(req)) => (record.reqId ??= resolver.resolve(req)),
     };
   }
   const propagation = createPropagation(
@@ -36,9 +36,9 @@ export function createRequestIds(options: RequestIdOptions = {}): RequestIds {
   installPropagation(options.logger);
   return {
     header,
-    begin(req) {
-      const id = (requestContextOf(req).reqId ??= resolver.resolve(req));
-      propagateFrom(req, propagation);
+    begin(req, record = requestContextOf(req)) {
+      const id = (record.reqId ??= resolver.resolve(req));
+      propagateFrom(record, propagation);
       return id;
     },
   };

@@ -1,20 +1,13 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
-  expressRouteTemplate,
-  onResponseDone,
-  statusOfOutcome,
+  expressMiddleware,
+  noteRequestError,
   trackExpressMounts,
+  type ExpressFeature,
 } from '@obskit/core/internal';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
-import { ignoreRule, type IgnoreOptions } from './ignore.js';
-import {
-  createServerTracing,
-  noteRequestError,
-  requestErrorOf,
-  runRequestInSpan,
-  tracingActive,
-  type ServerTracingOptions,
-} from './server.js';
+import type { IgnoreOptions } from './ignore.js';
+import { tracingActive, type ServerTracingOptions } from './server.js';
+import { enterServerSpan, serverSpanStep } from './step.js';
 
 export interface TracingMiddlewareOptions extends IgnoreOptions, ServerTracingOptions {
   /**
@@ -27,26 +20,26 @@ export interface TracingMiddlewareOptions extends IgnoreOptions, ServerTracingOp
 const passThrough: RequestHandler = (_req, _res, next) => next();
 
 /**
+ * The server-span feature as the obskit umbrella composes it, or undefined when tracing does
+ * not run (and `force` is not set).
+ */
+export function tracingFeature(options: TracingMiddlewareOptions = {}): ExpressFeature | undefined {
+  if (options.force !== true && !tracingActive()) return undefined;
+  trackExpressMounts(express.Router);
+  return {
+    steps: [serverSpanStep(options)],
+    enter: enterServerSpan,
+  };
+}
+
+/**
  * Express middleware for route-named server spans. Mount it first; add
  * `tracingErrors()` after the routes so thrown errors are recorded on the span.
  */
 export function tracing(options: TracingMiddlewareOptions = {}): RequestHandler {
-  if (options.force !== true && !tracingActive()) return passThrough;
-  trackExpressMounts(express.Router);
-  const server = createServerTracing(options);
-  const ignored = ignoreRule(options);
-  return function obskitTracing(req: IncomingMessage, res: ServerResponse, next: () => void) {
-    if (ignored.byPath(req)) {
-      next();
-      return;
-    }
-    const state = server.start(req);
-    onResponseDone(req, res, (outcome, error) => {
-      const status = outcome === 'aborted' ? undefined : statusOfOutcome(outcome, res);
-      server.end(state, expressRouteTemplate(req), status, requestErrorOf(req) ?? error);
-    });
-    runRequestInSpan(req, state, next);
-  } as RequestHandler;
+  const feature = tracingFeature(options);
+  if (feature === undefined) return passThrough;
+  return expressMiddleware([feature]) as unknown as RequestHandler;
 }
 
 /** Error middleware that notes a thrown error for the span and passes it on unchanged. */

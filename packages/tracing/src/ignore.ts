@@ -2,7 +2,6 @@ import type { IncomingMessage } from 'node:http';
 import {
   guardCallback,
   invalidOption,
-  isEndpointPath,
   optionBoolean,
   pathOf,
   routeTemplateMatcher,
@@ -23,6 +22,8 @@ export interface IgnoreOptions {
 
 /** Whether a request gets no span, decided when it starts; resolved once from the options. */
 export interface IgnoreRule {
+  /** Whether obskit's own endpoints are traced too. */
+  readonly includeObskitEndpoints: boolean;
   /** With the matched route template known (Fastify). */
   byRoute(req: IncomingMessage, route: string | undefined): boolean;
   /** Before routing, from the path (Express): templates are matched against it. */
@@ -48,17 +49,14 @@ export function ignoreRule(options: IgnoreOptions = {}): IgnoreRule {
   }
   const byTemplate = new Set(templates);
   const byPathMatch = routeTemplateMatcher(templates);
-  const endpoint = (req: IncomingMessage, path: string): boolean =>
-    !includeObskit && (req.method === 'GET' || req.method === 'HEAD') && isEndpointPath(path);
   return {
+    includeObskitEndpoints: includeObskit,
     byRoute(req, route) {
-      if (endpoint(req, pathOf(req.url))) return true;
       if (route !== undefined && byTemplate.has(route)) return true;
       return predicate !== undefined && predicate(req) === true;
     },
     byPath(req) {
-      const path = pathOf(req.url);
-      if (endpoint(req, path) || byPathMatch(path)) return true;
+      if (byPathMatch(pathOf(req.url))) return true;
       return predicate !== undefined && predicate(req) === true;
     },
   };

@@ -18,6 +18,7 @@ import {
   requestContextOf,
   requestErrorOf,
   runInRequestContext,
+  type RequestContext,
 } from '@obskit/core/internal';
 import {
   ATTR_CLIENT_ADDRESS,
@@ -76,7 +77,7 @@ export interface ServerTracingOptions {
 
 export interface ServerTracing {
   /** Starts the server span of a request, fills the request context, returns the span state. */
-  start(req: IncomingMessage): ServerSpan;
+  start(req: IncomingMessage, record?: RequestContext): ServerSpan;
   /** Names the span by route, sets the response attributes and ends it (once). */
   end(
     state: ServerSpan,
@@ -159,7 +160,7 @@ export function createServerTracing(
 ): ServerTracing {
   const query = queryRecorder(options.urlQuery);
   return {
-    start(req) {
+    start(req, store = requestContextOf(req)) {
       const parent = propagation.extract(ROOT_CONTEXT, req.headers);
       const original = req.method ?? 'GET';
       const known = isStandardMethod(original);
@@ -189,7 +190,6 @@ export function createServerTracing(
         parent,
       );
       const spanContext = span.spanContext();
-      const store = requestContextOf(req);
       store.traceId = spanContext.traceId;
       store.spanId = spanContext.spanId;
       store.traceFlags = (spanContext.traceFlags & 1) === 1 ? '01' : '00';

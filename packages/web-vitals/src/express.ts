@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { markEndpoint, pathOf } from '@obskit/core/internal';
+import { addExpressEndpoint, invalidOption, pathOf } from '@obskit/core/internal';
 import type { RequestHandler } from 'express';
 import { createVitalsIntake, type IntakeResult, type VitalsIntakeOptions } from './index.js';
 
@@ -10,21 +10,40 @@ function answer(res: ServerResponse, result: IntakeResult): void {
   res.end();
 }
 
+export interface VitalsMiddlewareOptions extends Omit<VitalsIntakeOptions, 'registry'> {
+  /**
+   * The obskit middleware of the app (`o`): its metrics registry is the default `registry`, and
+   * the intake joins its endpoints (neither traced, counted nor access-logged unless asked).
+   */
+  obskit?: { pipeline?: unknown; metrics?: { registry?: VitalsIntakeOptions['registry'] } };
+  /** Default: the registry of `obskit`. */
+  registry?: VitalsIntakeOptions['registry'];
+}
+
 /**
  * The web-vitals intake on Express: answers `POST /telemetry/vitals` (the `path` option), for the
  * reports of `@obskit/web-vitals/browser`; everything else goes on. Mount it after obskit:
- * `app.use(webVitals({ registry: o.metrics.registry, pages: ['/products/:id'] }))`. Reads the body
+ * `app.use(webVitals({ obskit: o, pages: ['/products/:id'] }))`. Reads the body
  * itself, up to `maxBodyBytes`, unless a body parser before it already did.
  */
-export function webVitals(options: VitalsIntakeOptions): RequestHandler {
-  const intake = createVitalsIntake(options);
+export function webVitals(options: VitalsMiddlewareOptions): RequestHandler {
+  const registry = options.registry ?? options.obskit?.metrics?.registry;
+  if (registry === undefined) {
+    throw invalidOption(
+      'vitals.registry',
+      "a prom-client Registry (or the obskit middleware as 'obskit')",
+      registry,
+    );
+  }
+  const { obskit, ...rest } = options;
+  const intake = createVitalsIntake({ ...rest, registry });
+  addExpressEndpoint(intake.path, obskit as Parameters<typeof addExpressEndpoint>[1]);
   const handler = (
     req: IncomingMessage & { body?: unknown },
     res: ServerResponse,
     next: () => void,
   ) => {
     if (req.method !== 'POST' || pathOf(req.url) !== intake.path) return next();
-    markEndpoint(req, intake.path);
     const type = req.headers['content-type'];
     // A body parser before it (express.json(), express.text()) already read the body.
     const parsed = req.body;

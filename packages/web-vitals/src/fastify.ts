@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Registry } from 'prom-client';
-import { invalidOption } from '@obskit/core/internal';
+import { fastifyPipeline, invalidOption } from '@obskit/core/internal';
 import { createVitalsIntake, type RejectReason, type VitalsIntakeOptions } from './index.js';
 
 export interface VitalsPluginOptions extends Omit<VitalsIntakeOptions, 'registry'> {
@@ -30,6 +30,8 @@ const plugin: FastifyPluginAsync<VitalsPluginOptions> = async (fastify, options)
     );
   }
   const intake = createVitalsIntake({ ...options, registry });
+  // One of obskit's own endpoints: neither traced, counted nor access-logged unless asked.
+  fastifyPipeline(fastify).addEndpoint(intake.path);
   fastify.post(
     intake.path,
     {

@@ -5,7 +5,6 @@ import {
   optionObject,
   optionString,
   pathOf,
-  registerEndpointPath,
   routeTemplateMatcher,
   type WarnLogger,
 } from '@obskit/core/internal';
@@ -147,7 +146,6 @@ export function createVitalsIntake(options: VitalsIntakeOptions): VitalsIntake {
   });
   const logger = options.logger;
   const said = new Set<RejectReason>();
-  registerEndpointPath(path);
 
   const matchers = pages.map((template) => [template, routeTemplateMatcher([template])] as const);
   const pageOf = (page: unknown): string => {
