@@ -8,9 +8,11 @@ import {
   optionObject,
   optionString,
   recordedRoute,
+  requestContextOf,
   routeLabel,
   statusCodeLabel,
   STEP,
+  whenResponseDone,
   type PipelineStep,
   type RequestRecord,
 } from '@obskit/core/internal';
@@ -40,6 +42,12 @@ export interface HttpMetrics extends MetricHelpers {
    * 500 for a response that failed before its head was sent), unless it is excluded.
    */
   readonly step: PipelineStep;
+  /**
+   * Counts one request of a server without a framework adapter: `http_requests_in_flight` +1
+   * now; when the response is done, −1 and the request under the route `routeOf` returns then
+   * (the matched template, or undefined) and its status, through the same steps.
+   */
+  track(req: IncomingMessage, res: ServerResponse, routeOf: () => string | undefined): void;
 }
 function validBuckets(value: unknown, path: string, fallback: readonly number[]): number[] {
   if (value === undefined) return [...fallback];
@@ -231,5 +239,17 @@ export function createHttpMetrics(options: HttpMetricsOptions = {}): HttpMetrics
     },
   };
 
-  return { ...metricHelpers(registry), endpoint, step };
+  const track: HttpMetrics['track'] = (req, res, routeOf) => {
+    const context = requestContextOf(req);
+    if (context.start === 0) context.start = performance.now();
+    step.begin!(req, res, context, req, res);
+    whenResponseDone(req, res, context, {
+      end(rq, rs, done) {
+        done.route ??= routeOf();
+        step.end!(rq, rs, done);
+      },
+    });
+  };
+
+  return { ...metricHelpers(registry), endpoint, step, track };
 }

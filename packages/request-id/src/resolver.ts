@@ -7,7 +7,7 @@ import {
   optionString,
   readSingleHeader,
 } from '@obskit/core/internal';
-import { v7 as uuidv7 } from 'uuid';
+import { uuidv7 } from './uuid-v7.js';
 import type { RequestIdOptions, RequestIdResolver } from './types.js';
 
 export const DEFAULT_HEADER = 'x-request-id';
