@@ -71,3 +71,11 @@ export { httpClientRequestCreated } from './channels.js';
 export { routeTemplateMatcher } from './route-match.js';
 export { noteRequestError, requestErrorOf } from './request-error.js';
 export { droppedLogLines, flushLogDestinations, logDestination } from './destination.js';
+export {
+  bucketsOption,
+  existingMetric,
+  isPromRegistry,
+  registryOption,
+  traceFlagsText,
+} from './registry.js';
+export type { RegistryLike } from './registry.js';

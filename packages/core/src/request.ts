@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { bindEmitterToContext, requestContextStorage, type RequestContext } from './context.js';
 
 /** Where a raw request keeps its record (one symbol property, set on first use). */
@@ -12,7 +12,7 @@ export type ResponseOutcome = 'finished' | 'aborted' | 'error';
 
 /** What is told when a response is done: a pipeline's end steps, or an `onResponseDone` callback. */
 export interface ResponseEnder {
-  end(req: IncomingMessage, res: import('node:http').ServerResponse, record: RequestRecord): void;
+  end(req: IncomingMessage, res: ServerResponse, record: RequestRecord): void;
 }
 
 /**

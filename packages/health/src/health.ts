@@ -3,9 +3,9 @@ import { createRequire } from 'node:module';
 import type * as PromClient from 'prom-client';
 import {
   defaultLogger,
+  existingMetric,
   invalidOption,
-  METRIC_CONFLICT,
-  ObskitError,
+  registryOption,
   optionBoolean,
   optionNumber,
   optionObject,
@@ -77,39 +77,20 @@ export interface Health {
 type GaugeLike = { set(labels: Record<string, string>, value: number): void };
 type HistogramLike = { observe(labels: Record<string, string>, value: number): void };
 
-// The metric `name` in `registry` when it is of `type`, else a coded error now, at registration
-// (a metric of another type would fail every readiness run instead).
-function existingMetric<T>(
-  registry: PromClient.Registry,
-  name: string,
-  type: string,
-): T | undefined {
-  const found = registry.getSingleMetric(name) as { type?: unknown } | undefined;
-  if (found === undefined) return undefined;
-  if (found.type !== type) {
-    throw new ObskitError(
-      METRIC_CONFLICT,
-      `metric ${name} is already registered as a ${String(found.type)}, health needs a ${type}`,
-    );
-  }
-  return found as T;
+function existing<T>(registry: PromClient.Registry, name: string, type: 'gauge' | 'histogram') {
+  return existingMetric<T>(registry, name, type, 'health');
 }
 
 function healthMetrics(
   registry: unknown,
 ): { status: GaugeLike; duration: HistogramLike } | undefined {
   if (registry === undefined) return undefined;
-  if (
-    registry === null ||
-    typeof (registry as { getSingleMetric?: unknown }).getSingleMetric !== 'function'
-  ) {
-    throw invalidOption('health.registry', 'a prom-client Registry', registry);
-  }
+  registryOption(registry, 'health.registry');
   const require = createRequire(import.meta.url);
   const prom = require('prom-client') as typeof PromClient;
   const reg = registry as PromClient.Registry;
   const status =
-    existingMetric<GaugeLike>(reg, 'health_check_status', 'gauge') ??
+    existing<GaugeLike>(reg, 'health_check_status', 'gauge') ??
     new prom.Gauge({
       name: 'health_check_status',
       help: 'Health check result: 1 up, 0 down.',
@@ -117,7 +98,7 @@ function healthMetrics(
       registers: [reg],
     });
   const duration =
-    existingMetric<HistogramLike>(reg, 'health_check_duration_seconds', 'histogram') ??
+    existing<HistogramLike>(reg, 'health_check_duration_seconds', 'histogram') ??
     new prom.Histogram({
       name: 'health_check_duration_seconds',
       help: 'Health check duration in seconds.',

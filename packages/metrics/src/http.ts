@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
+  bucketsOption,
   guardCallback,
   invalidOption,
   normalizeMethod,
@@ -8,6 +9,7 @@ import {
   optionObject,
   optionString,
   recordedRoute,
+  registryOption,
   requestContextOf,
   routeLabel,
   statusCodeLabel,
@@ -49,17 +51,6 @@ export interface HttpMetrics extends MetricHelpers {
    */
   track(req: IncomingMessage, res: ServerResponse, routeOf: () => string | undefined): void;
 }
-function validBuckets(value: unknown, path: string, fallback: readonly number[]): number[] {
-  if (value === undefined) return [...fallback];
-  if (
-    !Array.isArray(value) ||
-    value.length === 0 ||
-    value.some((b) => typeof b !== 'number' || !Number.isFinite(b) || b <= 0)
-  ) {
-    throw invalidOption(path, 'a non-empty array of positive numbers', value);
-  }
-  return [...new Set(value as number[])].sort((a, b) => a - b);
-}
 
 const labelName = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const reserved = new Set(['method', 'route', 'status_code', 'le']);
@@ -67,13 +58,7 @@ const reserved = new Set(['method', 'route', 'status_code', 'le']);
 /** Resolves the options once and returns what the adapters call per request. */
 export function createHttpMetrics(options: HttpMetricsOptions = {}): HttpMetrics {
   optionObject(options, 'metrics');
-  const registry = options.registry ?? new Registry();
-  if (
-    !(registry instanceof Registry) &&
-    typeof (registry as { getSingleMetric?: unknown }).getSingleMetric !== 'function'
-  ) {
-    throw invalidOption('metrics.registry', 'a prom-client Registry', registry);
-  }
+  const registry = registryOption(options.registry ?? new Registry(), 'metrics.registry');
   const prefix = optionString(options.prefix, 'metrics.prefix', '');
   if (prefix !== '' && !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) {
     throw invalidOption(
@@ -89,9 +74,9 @@ export function createHttpMetrics(options: HttpMetricsOptions = {}): HttpMetrics
     'metrics.includeObskitEndpoints',
     false,
   );
-  const buckets = validBuckets(options.buckets, 'metrics.buckets', DEFAULT_DURATION_BUCKETS);
+  const buckets = bucketsOption(options.buckets, 'metrics.buckets', DEFAULT_DURATION_BUCKETS);
   const sizes = optionBoolean(options.sizes, 'metrics.sizes', false);
-  const sizeBuckets = validBuckets(
+  const sizeBuckets = bucketsOption(
     options.sizeBuckets,
     'metrics.sizeBuckets',
     DEFAULT_SIZE_BUCKETS,

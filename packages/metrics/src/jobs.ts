@@ -1,4 +1,5 @@
 import {
+  bucketsOption,
   guardAsyncCallback,
   invalidOption,
   optionFunction,
@@ -141,14 +142,7 @@ export function createJobMetrics(options: JobMetricsOptions): JobMetrics {
     options.queueDepth,
     'jobs.queueDepth',
   );
-  const buckets = options.buckets ?? [...DEFAULT_JOB_BUCKETS];
-  if (
-    !Array.isArray(buckets) ||
-    buckets.length === 0 ||
-    buckets.some((b) => typeof b !== 'number' || !(b > 0))
-  ) {
-    throw invalidOption('jobs.buckets', 'a non-empty array of positive numbers', options.buckets);
-  }
+  const buckets = bucketsOption(options.buckets, 'jobs.buckets', DEFAULT_JOB_BUCKETS);
 
   const total = getOrCreateCounter(registry, {
     name: `${prefix}jobs_total`,

@@ -1,4 +1,4 @@
-import { METRIC_CONFLICT, ObskitError } from '@obskit/core/internal';
+import { existingMetric, METRIC_CONFLICT } from '@obskit/core/internal';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { CounterConfig, GaugeConfig, HistogramConfig } from './types.js';
 
@@ -9,15 +9,8 @@ function existing<T>(
   name: string,
   kind: new (...a: never[]) => T,
 ): T | undefined {
-  const found = registry.getSingleMetric(name);
-  if (found === undefined) return undefined;
-  if (!(found instanceof kind)) {
-    throw new ObskitError(
-      METRIC_CONFLICT,
-      `metric ${name} is already registered as another type (${(found as { type?: string }).type ?? typeof found})`,
-    );
-  }
-  return found;
+  const type = kind === Counter ? 'counter' : kind === Gauge ? 'gauge' : 'histogram';
+  return existingMetric<T>(registry, name, type, 'this get-or-create call');
 }
 
 /** The counter named `config.name` in `registry`, created on first use. Never "already registered". */

@@ -1,10 +1,9 @@
 import {
   createLogger,
   droppedLogLines,
+  existingMetric,
   invalidOption,
-  METRIC_CONFLICT,
   optionBoolean,
-  ObskitError,
   optionFunction,
   optionObject,
   optionString,
@@ -85,16 +84,7 @@ export interface ResolvedOptions {
  */
 function droppedLinesMetric(registry: Registry): void {
   const name = 'log_lines_dropped_total';
-  const found = registry.getSingleMetric(name) as { type?: string } | undefined;
-  if (found !== undefined) {
-    if (found.type !== 'counter') {
-      throw new ObskitError(
-        METRIC_CONFLICT,
-        `metric ${name} is already registered as a ${String(found.type)}, obskit needs a counter`,
-      );
-    }
-    return;
-  }
+  if (existingMetric(registry, name, 'counter', 'obskit') !== undefined) return;
   new Counter({
     name,
     help: 'Log lines dropped because the log destination took nothing and its buffer was full.',

@@ -1,10 +1,10 @@
 import {
+  existingMetric,
   guardCallback,
   invalidOption,
-  METRIC_CONFLICT,
-  ObskitError,
   optionObject,
   optionString,
+  registryOption,
   type WarnLogger,
 } from '@obskit/core/internal';
 import { Gauge, Histogram, type Registry } from 'prom-client';
@@ -52,17 +52,14 @@ type Collected = { [kPools]?: Readers };
 
 // The metric `name` when this registry has obskit's own, else nothing; another metric of that
 // name is a coded error now, at registration.
-function existing<T>(registry: Registry, name: string, type: string): T | undefined {
-  const found = registry.getSingleMetric(name) as ({ type?: string } & Collected) | undefined;
-  if (found === undefined) return undefined;
-  const ours = found.type === type && (type !== 'gauge' || found[kPools] !== undefined);
-  if (!ours) {
-    throw new ObskitError(
-      METRIC_CONFLICT,
-      `metric ${name} is already registered in this registry by something other than obskit's pool metrics`,
-    );
-  }
-  return found as T;
+function existing<T>(registry: Registry, name: string, type: 'gauge' | 'histogram'): T | undefined {
+  return existingMetric<T & Collected>(
+    registry,
+    name,
+    type,
+    "obskit's pool metrics",
+    (found) => type !== 'gauge' || found[kPools] !== undefined,
+  );
 }
 
 function poolGauge(
@@ -108,9 +105,7 @@ function finite(n: unknown): number {
 export function poolMetrics(stats: () => PoolStats, options: PoolMetricsOptions): PoolTimings {
   optionObject(options, 'pool');
   const registry = options?.registry;
-  if (registry === undefined || typeof registry.getSingleMetric !== 'function') {
-    throw invalidOption('pool.registry', 'a prom-client Registry', registry);
-  }
+  registryOption(registry, 'pool.registry');
   if (typeof stats !== 'function') throw invalidOption('pool.stats', 'a function', stats);
   const poolName = optionString(options.poolName, 'pool.poolName', 'default');
   const buckets = options.buckets ?? [...DEFAULT_POOL_BUCKETS];

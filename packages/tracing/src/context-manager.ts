@@ -1,6 +1,10 @@
 import { ROOT_CONTEXT, trace, type Context } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { requestContextStorage, type RequestContext } from '@obskit/core/internal';
+import {
+  requestContextStorage,
+  traceFlagsText,
+  type RequestContext,
+} from '@obskit/core/internal';
 
 /** Where the OpenTelemetry context lives inside the obskit request context. */
 export const kOtelContext = Symbol.for('obskit.tracing.otelContext');
@@ -41,7 +45,7 @@ export class SharedContextManager extends AsyncLocalStorageContextManager {
     if (span !== undefined && trace.isSpanContextValid(span)) {
       next.traceId = span.traceId;
       next.spanId = span.spanId;
-      next.traceFlags = (span.traceFlags & 1) === 1 ? '01' : '00';
+      next.traceFlags = traceFlagsText(span.traceFlags);
     }
     return storage.run(next, cb, ...args);
   }

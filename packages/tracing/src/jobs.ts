@@ -7,7 +7,12 @@ import {
   type Attributes,
   type Span,
 } from '@opentelemetry/api';
-import { getRequestContext, guardCallback, runWithRequestContext } from '@obskit/core/internal';
+import {
+  getRequestContext,
+  guardCallback,
+  runWithRequestContext,
+  traceFlagsText,
+} from '@obskit/core/internal';
 import { recordError } from './errors.js';
 
 /** What travels with a job: W3C `traceparent`, and `tracestate` and `baggage` when present. */
@@ -53,7 +58,7 @@ async function runInSpan<T>(span: Span, fn: (span: Span) => T | Promise<T>): Pro
   const ids = {
     traceId: sc.traceId,
     spanId: sc.spanId,
-    traceFlags: (sc.traceFlags & 1) === 1 ? '01' : '00',
+    traceFlags: traceFlagsText(sc.traceFlags),
   };
   try {
     // The request context is read inside the span's context: with the shared context manager it

@@ -18,6 +18,7 @@ import {
   requestContextOf,
   requestErrorOf,
   runInRequestContext,
+  traceFlagsText,
   type RequestContext,
 } from '@obskit/core/internal';
 import {
@@ -192,7 +193,7 @@ export function createServerTracing(
       const spanContext = span.spanContext();
       store.traceId = spanContext.traceId;
       store.spanId = spanContext.spanId;
-      store.traceFlags = (spanContext.traceFlags & 1) === 1 ? '01' : '00';
+      store.traceFlags = traceFlagsText(spanContext.traceFlags);
       return new ServerSpanState(span, parent, known ? method : 'HTTP');
     },
     end(state, route, statusCode, error) {

@@ -5,6 +5,7 @@ import {
   optionObject,
   optionString,
   pathOf,
+  registryOption,
   routeTemplateMatcher,
   type WarnLogger,
 } from '@obskit/core/internal';
@@ -120,9 +121,7 @@ function exemplarOf(traceparent: unknown): Record<string, string> | undefined {
 export function createVitalsIntake(options: VitalsIntakeOptions): VitalsIntake {
   optionObject(options, 'vitals');
   const registry = options?.registry;
-  if (registry === null || typeof registry !== 'object' || !('getSingleMetric' in registry)) {
-    throw invalidOption('vitals.registry', 'a prom-client Registry', registry);
-  }
+  registryOption(registry, 'vitals.registry');
   const pages = options.pages;
   if (
     !Array.isArray(pages) ||

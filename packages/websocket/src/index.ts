@@ -2,6 +2,7 @@ import type { EventEmitter } from 'node:events';
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import {
   bindEmitterToContext,
+  bucketsOption,
   getRequestContext,
   guardCallback,
   invalidOption,
@@ -9,6 +10,7 @@ import {
   optionFunction,
   optionNumber,
   optionObject,
+  registryOption,
   requestContextOf,
   responseUpgraded,
   routeLabel,
@@ -91,17 +93,8 @@ export function closeCodeLabel(code: unknown): string {
 export function createWebSocketMetrics(options: WebSocketMetricsOptions): WebSocketMetrics {
   optionObject(options, 'websocket');
   const registry = options?.registry;
-  if (registry === null || typeof registry !== 'object' || !('getSingleMetric' in registry)) {
-    throw invalidOption('websocket.registry', 'a prom-client Registry', registry);
-  }
-  const buckets = options.buckets ?? [...DEFAULT_CONNECTION_BUCKETS];
-  if (
-    !Array.isArray(buckets) ||
-    buckets.length === 0 ||
-    buckets.some((b) => typeof b !== 'number' || !Number.isFinite(b) || b <= 0)
-  ) {
-    throw invalidOption('websocket.buckets', 'a non-empty array of positive numbers', buckets);
-  }
+  registryOption(registry, 'websocket.registry');
+  const buckets = bucketsOption(options.buckets, 'websocket.buckets', DEFAULT_CONNECTION_BUCKETS);
   const span = optionBoolean(options.span, 'websocket.span', false);
   const maxRoutes = optionNumber(options.maxRoutes, 'websocket.maxRoutes', 100, {
     min: 1,
