@@ -46,11 +46,14 @@ export function fastifyPipeline<
     app.addHook('onRequest', (request: FastifyRequestLike, reply: FastifyReplyLike, next: Done) => {
       made.enter(request.raw, made.begin(request, reply), next);
     });
-    app.addHook('onError', (request: FastifyRequestLike, _reply: unknown, error: Error, next: Done) => {
-      const record = requestContextOf(request.raw);
-      if (record.error === undefined) record.error = error;
-      next();
-    });
+    app.addHook(
+      'onError',
+      (request: FastifyRequestLike, _reply: unknown, error: Error, next: Done) => {
+        const record = requestContextOf(request.raw);
+        if (record.error === undefined) record.error = error;
+        next();
+      },
+    );
   }
   return pipeline as unknown as FastifyPipeline<Request, Reply>;
 }
@@ -108,7 +111,11 @@ export function addExpressEndpoint(path: string, owner?: { pipeline?: ExpressPip
   else standalone.add(path);
 }
 
-type Middleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
+type Middleware = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  next: (err?: unknown) => void,
+) => void;
 
 /**
  * One middleware for `features`, run through one pipeline: the begin steps, then the request

@@ -51,19 +51,23 @@ function wrapRouter(pattern: string, router: Handler): Handler {
 }
 
 /**
- * Starts recording mount templates for routers mounted from now on. Pass `express.Router`
- * (Express 4 and 5). Idempotent.
+ * Starts recording mount templates for routers mounted from now on: one wrapper on the
+ * router's `use` (as OpenTelemetry's Express instrumentation wraps it), installed once per
+ * Express module (pass its `express.Router`, Express 4 and 5), whoever asks and however often.
+ * obskit's Express entry points install it when they are loaded. Returns the undo, which puts
+ * the original `use` back (routers mounted meanwhile keep their recording).
  */
-export function trackExpressMounts(Router: unknown): void {
+export function trackExpressMounts(Router: unknown): () => void {
   const target = (
     typeof (Router as { prototype?: RouterLike }).prototype?.use === 'function'
       ? (Router as { prototype: RouterLike }).prototype
       : Router
-  ) as RouterLike & { [kTracked]?: true };
-  if (typeof target?.use !== 'function' || target[kTracked]) return;
-  target[kTracked] = true;
+  ) as RouterLike & { [kTracked]?: () => void };
+  if (typeof target?.use !== 'function') return () => undefined;
+  const installed = target[kTracked];
+  if (installed !== undefined) return installed;
   const use = target.use;
-  target.use = function trackedUse(this: unknown, ...args: unknown[]): unknown {
+  const trackedUse = function trackedUse(this: unknown, ...args: unknown[]): unknown {
     const pattern =
       typeof args[0] === 'string' ? args[0] : typeof args[0] === 'function' ? '/' : undefined;
     if (pattern !== undefined) {
@@ -75,6 +79,13 @@ export function trackExpressMounts(Router: unknown): void {
     }
     return use.apply(this, args);
   };
+  target.use = trackedUse;
+  const undo = (): void => {
+    if (target.use === trackedUse) target.use = use;
+    if (target[kTracked] === undo) delete target[kTracked];
+  };
+  target[kTracked] = undo;
+  return undo;
 }
 
 /**

@@ -9,12 +9,7 @@ export {
 export type { RequestContext } from './context.js';
 export { kContext, peekRequestContext, requestContextOf, runInRequestContext } from './request.js';
 export type { RequestRecord, ResponseEnder, ResponseOutcome } from './request.js';
-export {
-  onResponseDone,
-  responseUpgraded,
-  statusOfOutcome,
-  whenResponseDone,
-} from './response.js';
+export { onResponseDone, responseUpgraded, statusOfOutcome, whenResponseDone } from './response.js';
 export type { ResponseDoneCallback } from './response.js';
 export { noteError, recordedRoute, RequestPipeline, STEP } from './pipeline.js';
 export type { EnterRequest, PipelineAdapter, PipelineStep } from './pipeline.js';
@@ -49,7 +44,12 @@ export {
   statusCodeLabel,
   UNMATCHED_ROUTE,
 } from './labels.js';
-export { DEFAULT_MAX_HEADER_LENGTH, readHeader, readSingleHeader } from './headers.js';
+export {
+  DEFAULT_MAX_HEADER_LENGTH,
+  readHeader,
+  readSingleHeader,
+  undiciHasHeader,
+} from './headers.js';
 export {
   describeValue,
   INVALID_OPTION,

@@ -32,6 +32,8 @@ const END_ORDER: Record<number, number> = {
 export interface PipelineStep<Request = unknown, Reply = unknown> {
   /** A place from `STEP`. */
   readonly order: number;
+  /** Whether the step reads `record.route` (made only when one does: Fastify's getter allocates). */
+  readonly route?: boolean;
   begin?(
     req: IncomingMessage,
     res: ServerResponse,
@@ -71,13 +73,17 @@ export class RequestPipeline<Request, Reply> {
   private ends: PipelineStep<Request, Reply>[] = [];
   private endpoints = new Set<string>();
   private enterRequest: EnterRequest = enterContext;
+  private needsRoute = false;
 
   constructor(private readonly adapter: PipelineAdapter<Request, Reply>) {}
 
   /** Adds a feature's steps at its fixed place. */
   add(step: PipelineStep<Request, Reply>): void {
+    if (step.route === true) this.needsRoute = true;
     if (step.begin !== undefined) {
-      this.begins = [...this.begins, step as PipelineStep<Request, Reply>].sort((a, b) => a.order - b.order);
+      this.begins = [...this.begins, step as PipelineStep<Request, Reply>].sort(
+        (a, b) => a.order - b.order,
+      );
     }
     if (step.end !== undefined) {
       this.ends = [...this.ends, step as PipelineStep<Request, Reply>].sort(
@@ -122,7 +128,7 @@ export class RequestPipeline<Request, Reply> {
       const path = pathOf(req.url);
       if (this.endpoints.has(path)) record.endpoint = path;
     }
-    if (this.adapter.routeAtBegin !== undefined) {
+    if (this.needsRoute && this.adapter.routeAtBegin !== undefined) {
       record.route = this.adapter.routeAtBegin(request);
     }
     const begins = this.begins;
@@ -140,7 +146,7 @@ export class RequestPipeline<Request, Reply> {
 
   /** The end steps, once the response is done (called by the response's listener set). */
   end(req: IncomingMessage, res: ServerResponse, record: RequestRecord): void {
-    if (this.adapter.routeAtEnd !== undefined && record.route === undefined) {
+    if (this.needsRoute && this.adapter.routeAtEnd !== undefined && record.route === undefined) {
       record.route = this.adapter.routeAtEnd(req);
     }
     const ends = this.ends;

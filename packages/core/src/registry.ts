@@ -39,22 +39,24 @@ export function existingMetric<T>(
 ): T | undefined {
   const found = registry.getSingleMetric(name) as ({ type?: unknown } & T) | undefined;
   if (found === undefined) return undefined;
-  if (found.type !== type || (ours !== undefined && !ours(found))) {
+  if (found.type !== type) {
     const what = typeof found.type === 'string' ? `a ${found.type}` : 'another kind of metric';
     throw new ObskitError(
       METRIC_CONFLICT,
-      `metric ${name} is already registered as ${what} by something other than ${owner}, which needs a ${type}`,
+      `metric ${name} is already registered as ${what}, ${owner} needs a ${type}`,
+    );
+  }
+  if (ours !== undefined && !ours(found)) {
+    throw new ObskitError(
+      METRIC_CONFLICT,
+      `metric ${name} is already registered in this registry by something other than ${owner}`,
     );
   }
   return found;
 }
 
 /** Bucket upper bounds: a non-empty array of positive finite numbers, sorted and de-duplicated. */
-export function bucketsOption(
-  value: unknown,
-  path: string,
-  fallback: readonly number[],
-): number[] {
+export function bucketsOption(value: unknown, path: string, fallback: readonly number[]): number[] {
   if (value === undefined) return [...fallback];
   if (
     !Array.isArray(value) ||

@@ -61,3 +61,27 @@ describe('expressRouteTemplate', () => {
     ]);
   });
 });
+
+describe('trackExpressMounts', () => {
+  it('installs one wrapper per Express module however often it is asked, and undoes it', () => {
+    const Router = function Router() {} as unknown as { prototype: { use: () => string } };
+    const use = function use() {
+      return 'used';
+    };
+    Router.prototype.use = use;
+    const undo = trackExpressMounts(Router);
+    const wrapped = Router.prototype.use;
+    expect(wrapped).not.toBe(use);
+    expect(trackExpressMounts(Router)).toBe(undo);
+    expect(Router.prototype.use).toBe(wrapped);
+    expect(Router.prototype.use()).toBe('used');
+    undo();
+    expect(Router.prototype.use).toBe(use);
+    // Installed again after the undo: a new wrapper, a new undo.
+    const again = trackExpressMounts(Router);
+    expect(again).not.toBe(undo);
+    expect(Router.prototype.use).not.toBe(use);
+    again();
+    expect(Router.prototype.use).toBe(use);
+  });
+});

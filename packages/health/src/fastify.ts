@@ -1,5 +1,5 @@
 import { fastifyPipeline, type Logger } from '@obskit/core/internal';
-import type { FastifyPluginCallback } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
 import { createHealth, type Health } from './health.js';
 import { drainServer } from './shutdown.js';
@@ -14,7 +14,9 @@ declare module 'fastify' {
   }
 }
 
-const plugin: FastifyPluginCallback<HealthOptions> = (app, options, done) => {
+// Async: an error at registration (a bad option, a metric name conflict) rejects the
+// `register` promise and `app.ready()`, never escaping as an uncaught exception.
+const plugin: FastifyPluginAsync<HealthOptions> = async (app, options) => {
   // Fastify's own logger when it logs; obskit's logger when Fastify runs without one.
   const fastifyLogs = typeof app.log.level === 'string' && app.log.level !== 'silent';
   const health = createHealth({
@@ -50,7 +52,6 @@ const plugin: FastifyPluginCallback<HealthOptions> = (app, options, done) => {
     health.close();
     next();
   });
-  done();
 };
 
 /** Liveness, readiness and startup probes and graceful shutdown for Fastify. */

@@ -205,6 +205,23 @@ describe.each(frameworks)('$name', (framework) => {
 });
 
 describe('registration', () => {
+  it('on Fastify, rejects app.ready() with the coded error instead of throwing out of the plugin', async () => {
+    const registry = new Registry();
+    new Counter({ name: 'health_check_status', help: 'not a gauge', registers: [registry] });
+    const app = Fastify();
+    void app.register(fastifyHealth, { registry, shutdown: false, logger: quiet() });
+    await expect(app.ready()).rejects.toThrow('OBSKIT_ERR_METRIC_CONFLICT');
+    await app.close();
+  });
+
+  it('on Express, throws the coded error when the middleware is made', () => {
+    const registry = new Registry();
+    new Counter({ name: 'health_check_status', help: 'not a gauge', registers: [registry] });
+    expect(() => expressHealth({ registry, shutdown: false, logger: quiet() })).toThrow(
+      'OBSKIT_ERR_METRIC_CONFLICT',
+    );
+  });
+
   it('fails with a coded error when health_check_status is registered as another type', () => {
     const registry = new Registry();
     new Counter({ name: 'health_check_status', help: 'not a gauge', registers: [registry] });

@@ -10,7 +10,17 @@ import {
   readHeader,
 } from '@obskit/core/internal';
 import { Registry } from 'prom-client';
-import { kSeriesMetric, type RenderableMetric, type SeriesMetric } from './series.js';
+import {
+  escapeHelp,
+  escapeValue,
+  exemplarText,
+  kSeriesMetric,
+  num,
+  type DefaultLabels,
+  type Exemplar,
+  type RenderableMetric,
+  type SeriesMetric,
+} from './series.js';
 import type { MetricsEndpointOptions, MetricsResponse } from './types.js';
 
 export const DEFAULT_METRICS_PATH = '/metrics';
@@ -26,80 +36,98 @@ export interface MetricsEndpoint {
   close(): Promise<void>;
 }
 
-let chain: Promise<unknown> = Promise.resolve();
-
 const isRenderable = (metric: unknown): metric is RenderableMetric =>
   typeof (metric as Partial<RenderableMetric>).render === 'function' &&
   (metric as Partial<RenderableMetric>)[kSeriesMetric] !== undefined;
 
+// `name="escaped value"` pairs of a label set as prom-client writes it.
+const labelPair = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
+
 /**
- * Whether the registry has default labels (`registry.setDefaultLabels`), told by how prom-client
- * itself writes obskit's one-line in-flight gauge. With them, prom-client writes every metric.
+ * The registry's default labels (`registry.setDefaultLabels`), read through its public
+ * `getSingleMetricAsString`: obskit's in-flight gauge has no labels of its own, so the labels
+ * prom-client writes on its line are exactly the defaults.
  */
-async function hasDefaultLabels(registry: Registry, metrics: { name: string }[]): Promise<boolean> {
-  const probe = metrics.find(
+async function defaultLabels(
+  registry: Registry,
+  metrics: { name: string }[],
+): Promise<DefaultLabels> {
+  const gauge = metrics.find(
     (m) => (m as Partial<SeriesMetric>)[kSeriesMetric] !== undefined && !isRenderable(m),
   );
-  if (probe === undefined) return true; // cannot tell: let prom-client write everything
-  const text = await registry.getSingleMetricAsString(probe.name);
-  return text.slice(text.lastIndexOf('\n') + 1).includes('{');
+  if (gauge === undefined) return [];
+  const text = await registry.getSingleMetricAsString(gauge.name);
+  const line = text.slice(text.lastIndexOf('\n') + 1);
+  const open = line.indexOf('{');
+  if (open === -1) return [];
+  const pairs: [string, string][] = [];
+  for (const m of line.slice(open + 1, line.lastIndexOf('}')).matchAll(labelPair)) {
+    pairs.push([m[1] as string, m[0]]);
+  }
+  return pairs;
+}
+
+interface MetricData {
+  name: string;
+  help: string;
+  type: string;
+  values?: {
+    metricName?: string;
+    labels?: Record<string, string | number>;
+    value: number;
+    exemplar?: Exemplar | null;
+  }[];
 }
 
 /**
- * The registry's text, as `registry.metrics()` gives it: obskit's HTTP series are written by
- * obskit (faster, and giving the event loop a turn every 500 series), every other metric by
- * prom-client (`getSingleMetricAsString`), in registration order.
+ * One metric's text from its public `get()`, as prom-client's registry writes it in the format
+ * asked (OpenMetrics: counters named without `_total`, each sample with it, and exemplars), with
+ * the default labels after the value's own.
  */
-async function render(registry: Registry, openMetrics: boolean): Promise<string> {
+function writeMetric(data: MetricData, openMetrics: boolean, defaults: DefaultLabels): string {
+  const counter = openMetrics && data.type === 'counter';
+  const family = counter ? data.name.replace(/_total$/, '') : data.name;
+  let text = `# HELP ${family} ${escapeHelp(data.help)}\n# TYPE ${family} ${data.type}`;
+  for (const value of data.values ?? []) {
+    const own = value.labels ?? {};
+    let labels = '';
+    for (const name in own) {
+      const v = own[name];
+      labels += `${labels === '' ? '' : ','}${name}="${typeof v === 'string' ? escapeValue(v) : String(v)}"`;
+    }
+    for (const [name, pair] of defaults) {
+      if (!Object.prototype.hasOwnProperty.call(own, name))
+        labels += labels === '' ? pair : `,${pair}`;
+    }
+    const sample = counter ? `${value.metricName ?? family}_total` : (value.metricName ?? family);
+    text += `\n${sample}${labels === '' ? '' : `{${labels}}`} ${num(value.value)}`;
+    if (openMetrics && value.exemplar) text += exemplarText(value.exemplar);
+  }
+  return text;
+}
+
+/**
+ * The registry's text in the format asked, through prom-client's public API only and without
+ * changing the registry: obskit's HTTP series are written by obskit (faster, and giving the
+ * event loop a turn every 500 series); every other metric by prom-client
+ * (`getSingleMetricAsString`) when the registry is in the format asked, else from its `get()`;
+ * in registration order, with the registry's default labels.
+ */
+export async function renderMetrics(registry: Registry, openMetrics: boolean): Promise<string> {
   const metrics = registry.getMetricsAsArray() as unknown as { name: string; type?: string }[];
-  if (!metrics.some(isRenderable) || (await hasDefaultLabels(registry, metrics))) {
-    return registry.metrics();
-  }
-  const parts: string[] = [];
-  for (const metric of metrics) {
-    if (isRenderable(metric)) {
-      parts.push(await metric.render(openMetrics));
-    } else if (openMetrics && metric.type === 'counter') {
-      // As registry.metrics() does for OpenMetrics: the family named without `_total`.
-      const name = metric.name;
-      metric.name = name.replace(/_total$/, '');
-      try {
-        parts.push(await registry.getSingleMetricAsString(name));
-      } finally {
-        metric.name = name;
-      }
-    } else {
-      parts.push(await registry.getSingleMetricAsString(metric.name));
-    }
-  }
+  const native = !openMetrics && registry.contentType === Registry.PROMETHEUS_CONTENT_TYPE;
+  if (native && !metrics.some(isRenderable)) return registry.metrics();
+  const defaults = await defaultLabels(registry, metrics);
+  // All at once, as registry.metrics() reads them: a slow collector does not wait for another.
+  const parts = await Promise.all(
+    metrics.map(async (metric) => {
+      if (isRenderable(metric)) return metric.render(openMetrics, defaults);
+      if (native) return registry.getSingleMetricAsString(metric.name);
+      const data = await (metric as unknown as { get(): Promise<MetricData> }).get();
+      return writeMetric(data, openMetrics, defaults);
+    }),
+  );
   return openMetrics ? `${parts.join('\n')}\n# EOF\n` : `${parts.join('\n\n')}\n`;
-}
-
-/**
- * Renders `registry` in the asked format. prom-client keeps the format on the registry and
- * renames counters while it renders OpenMetrics, so renders are serialised and the registry is
- * put back as it was afterwards.
- */
-export function renderMetrics(registry: Registry, openMetrics: boolean): Promise<string> {
-  const run = async (): Promise<string> => {
-    const previous = registry.contentType;
-    const wanted = openMetrics
-      ? Registry.OPENMETRICS_CONTENT_TYPE
-      : Registry.PROMETHEUS_CONTENT_TYPE;
-    if ((previous as string) === wanted) return render(registry, openMetrics);
-    const metrics = registry.getMetricsAsArray() as unknown as { name: string }[];
-    const names = metrics.map((m) => m.name);
-    registry.setContentType(wanted as never);
-    try {
-      return await render(registry, openMetrics);
-    } finally {
-      registry.setContentType(previous as never);
-      metrics.forEach((m, i) => (m.name = names[i] as string));
-    }
-  };
-  const result = chain.then(run, run);
-  chain = result.catch(() => undefined);
-  return result;
 }
 
 function wantsOpenMetrics(req: IncomingMessage): boolean {

@@ -10,6 +10,11 @@ import { createHttpMetrics } from './http.js';
 import type { MetricHelpers } from './registry.js';
 import type { HttpMetricsOptions } from './types.js';
 
+// Route templates with the routers' mount templates: one wrapper on this Express module's
+// `Router.prototype.use`, installed once when this entry point loads (see "Express route
+// templates" in the @obskit/core README); routers mounted before it fall back to `baseUrl`.
+trackExpressMounts(express.Router);
+
 export type { HttpMetricsOptions } from './types.js';
 
 export type MetricsMiddleware = RequestHandler &
@@ -27,7 +32,6 @@ export function metricsFeature(options: HttpMetricsOptions = {}): {
 } {
   const recorder = createHttpMetrics(options);
   const { endpoint } = recorder;
-  trackExpressMounts(express.Router);
   const separate = endpoint !== undefined && options.endpoint !== false && options.endpoint?.listen;
   const servePath = endpoint !== undefined && !separate ? endpoint.path : undefined;
   const feature: ExpressFeature = {

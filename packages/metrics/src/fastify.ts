@@ -1,5 +1,5 @@
 import { fastifyPipeline } from '@obskit/core/internal';
-import type { FastifyPluginCallback } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
 import { createHttpMetrics } from './http.js';
 import type { MetricHelpers } from './registry.js';
@@ -14,7 +14,9 @@ declare module 'fastify' {
   }
 }
 
-const plugin: FastifyPluginCallback<HttpMetricsOptions> = (app, options, done) => {
+// Async: an error at registration (a bad option, a metric name conflict) rejects the
+// `register` promise and `app.ready()`, never escaping as an uncaught exception.
+const plugin: FastifyPluginAsync<HttpMetricsOptions> = async (app, options) => {
   const recorder = createHttpMetrics({ logger: app.log, ...options });
   const { endpoint } = recorder;
   app.decorate('metrics', {
@@ -46,7 +48,6 @@ const plugin: FastifyPluginCallback<HttpMetricsOptions> = (app, options, done) =
       });
     }
   }
-  done();
 };
 
 /** RED metrics per route and a Prometheus /metrics endpoint for Fastify. */

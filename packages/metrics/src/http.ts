@@ -214,6 +214,7 @@ export function createHttpMetrics(options: HttpMetricsOptions = {}): HttpMetrics
 
   const step: PipelineStep = {
     order: STEP.metrics,
+    route: true,
     begin(_req, _res, context) {
       if (context.endpoint !== undefined && !includeObskit) return;
       context.counted = true;

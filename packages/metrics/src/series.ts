@@ -27,7 +27,6 @@ export interface Series {
 
 interface PromValue {
   labels: Record<string, string | number>;
-  sharedLabels?: Record<string, string>;
   value: number;
   metricName?: string;
   exemplar?: Exemplar;
@@ -55,11 +54,33 @@ export interface SeriesMetric {
   reset(): void;
 }
 
+/**
+ * The registry's default labels (`registry.setDefaultLabels`) as prom-client writes them: each
+ * `name="escaped value"`, in order.
+ */
+export type DefaultLabels = readonly (readonly [name: string, text: string])[];
+
 /** A metric whose text obskit writes itself (see `renderSeries`). */
 export interface RenderableMetric extends SeriesMetric {
-  /** The metric's text in the format asked, as prom-client lays it out; yields now and then. */
-  render(openMetrics: boolean): Promise<string>;
+  /**
+   * The metric's text in the format asked, with the registry's default labels, as prom-client
+   * lays it out; yields now and then.
+   */
+  render(openMetrics: boolean, defaults: DefaultLabels): Promise<string>;
 }
+
+// The default labels a series does not hold itself (prom-client lets the series' own win), as
+// text, or '' when there are none.
+function defaultsText(defaults: DefaultLabels, own: Record<string, string>): string {
+  let text = '';
+  for (const [name, pair] of defaults) {
+    if (Object.prototype.hasOwnProperty.call(own, name)) continue;
+    text += text === '' ? pair : `,${pair}`;
+  }
+  return text;
+}
+
+const join = (a: string, b: string): string => (a === '' ? b : b === '' ? a : `${a},${b}`);
 
 // Series written between two turns of the event loop: a scrape of many series never holds the
 // loop for long (about 1 ms per 100 histogram series on Node 24 here, see docs/benchmarks.md).
@@ -67,8 +88,9 @@ const SERIES_PER_TURN = 500;
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 // prom-client's escaping: `\` and newlines in HELP; also `"` in label values.
-const escapeHelp = (text: string): string => text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
-const escapeValue = (text: string): string => escapeHelp(text).replace(/"/g, '\\"');
+export const escapeHelp = (text: string): string =>
+  text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+export const escapeValue = (text: string): string => escapeHelp(text).replace(/"/g, '\\"');
 
 function labelText(s: Series): string {
   if (s.labelText === undefined) {
@@ -82,10 +104,10 @@ function labelText(s: Series): string {
 }
 
 // prom-client's number format, `Nan` included.
-const num = (n: number): string =>
+export const num = (n: number): string =>
   Number.isNaN(n) ? 'Nan' : Number.isFinite(n) ? `${n}` : n < 0 ? '-Inf' : '+Inf';
 
-function exemplarText(e: Exemplar | undefined): string {
+export function exemplarText(e: Exemplar | undefined): string {
   if (e === undefined) return '';
   let labels = '';
   for (const name in e.labelSet) {
@@ -191,14 +213,16 @@ class SeriesCounter implements RenderableMetric {
   }
 
   // OpenMetrics names the family without `_total` and each sample with it, and carries exemplars.
-  async render(openMetrics: boolean): Promise<string> {
+  async render(openMetrics: boolean, defaults: DefaultLabels): Promise<string> {
     const family = openMetrics ? this.name.replace(/_total$/, '') : this.name;
     const sample = openMetrics ? `${family}_total` : family;
     let text = `# HELP ${family} ${escapeHelp(this.help)}\n# TYPE ${family} counter`;
     let n = 0;
     for (const s of this[kSeriesMetric].series.values()) {
       if (++n % SERIES_PER_TURN === 0) await nextTurn();
-      const labels = labelText(s);
+      // The series' labels, then the defaults it does not hold.
+      const labels =
+        defaults.length === 0 ? labelText(s) : join(labelText(s), defaultsText(defaults, s.labels));
       text += `\n${sample}${labels === '' ? '' : `{${labels}}`} ${num(s.count)}`;
       if (openMetrics) text += exemplarText(s.counterExemplar);
     }
@@ -225,10 +249,9 @@ class SeriesHistogram implements RenderableMetric {
     this.les = [...source.bounds.map((le) => ({ le })), { le: '+Inf' }];
   }
 
-  // What `registry.metrics()` reads: each bucket's own `le` and the series' labels as prom-client's
-  // `sharedLabels`, so the text is laid out exactly as prom-client's Histogram lays it out (and
-  // prom-client formats each series' shared labels once, keyed by the labels object).
-  async getForPromString(): Promise<PromMetricData> {
+  // For `registry.metrics()`, `getMetricsAsJSON` and cluster aggregation: each bucket with its
+  // own `le` first, then the series' labels, as prom-client's Histogram gives them.
+  async get(): Promise<PromMetricData> {
     const { name } = this;
     const { bounds, series } = this[kSeriesMetric];
     const { les } = this;
@@ -239,36 +262,20 @@ class SeriesHistogram implements RenderableMetric {
         cumulative += s.buckets[i] as number;
         const value: PromValue = {
           metricName: `${name}_bucket`,
-          labels: les[i] as Record<string, string | number>,
-          sharedLabels: s.labels,
+          labels: { ...les[i], ...s.labels },
           value: cumulative,
         };
         const exemplar = s.exemplars[i];
         if (exemplar !== undefined) value.exemplar = exemplar;
         values.push(value);
       }
-      values.push({ metricName: `${name}_sum`, labels: {}, sharedLabels: s.labels, value: s.sum });
-      values.push({
-        metricName: `${name}_count`,
-        labels: {},
-        sharedLabels: s.labels,
-        value: s.count,
-      });
+      values.push({ metricName: `${name}_sum`, labels: { ...s.labels }, value: s.sum });
+      values.push({ metricName: `${name}_count`, labels: { ...s.labels }, value: s.count });
     }
     return { name, help: this.help, type: 'histogram', values, aggregator: 'sum' };
   }
 
-  // For `getMetricsAsJSON` and cluster aggregation: each value with all its labels.
-  async get(): Promise<PromMetricData> {
-    const data = await this.getForPromString();
-    for (const value of data.values) {
-      value.labels = { ...value.labels, ...value.sharedLabels };
-      delete value.sharedLabels;
-    }
-    return data;
-  }
-
-  async render(openMetrics: boolean): Promise<string> {
+  async render(openMetrics: boolean, defaults: DefaultLabels): Promise<string> {
     const { name } = this;
     const { bounds, series } = this[kSeriesMetric];
     // `le="…"` per bucket, as prom-client writes the bound.
@@ -277,7 +284,9 @@ class SeriesHistogram implements RenderableMetric {
     let n = 0;
     for (const s of series.values()) {
       if (++n % SERIES_PER_TURN === 0) await nextTurn();
-      const labels = labelText(s);
+      // The series' labels, then the defaults it does not hold (after `le` on the buckets).
+      const labels =
+        defaults.length === 0 ? labelText(s) : join(labelText(s), defaultsText(defaults, s.labels));
       const rest = labels === '' ? '}' : `,${labels}}`;
       let cumulative = 0;
       for (let i = 0; i <= bounds.length; i++) {

@@ -244,12 +244,23 @@ describe("obskit's text writer against prom-client's", () => {
     expect(text).toBe(await promClientText(r, false));
   });
 
-  it('leaves registries with default labels to prom-client, labels and all', async () => {
+  it("writes a registry's default labels as prom-client does, in both formats", async () => {
     const r = registry(hostile, 5);
-    r.setDefaultLabels({ region: 'eu-1' });
+    r.setDefaultLabels({ region: 'eu-1', zone: 'a "b"' });
+    expect(await renderMetrics(r, true)).toBe(await promClientText(r, true));
     const text = await renderMetrics(r, false);
     expect(text).toBe(await promClientText(r, false));
-    expect(text).toContain('http_requests_in_flight{region="eu-1"} 0');
+    expect(text).toContain('http_requests_in_flight{region="eu-1",zone="a \\"b\\""} 0');
     expect(text).toMatch(/http_request_duration_seconds_count\{.*region="eu-1".*\} \d/);
+  });
+
+  it('leaves the registry as it was: its format, its metric names, no render waiting on another', async () => {
+    const r = registry(hostile, 5);
+    const names = r.getMetricsAsArray().map((m) => m.name);
+    const [open, plain] = await Promise.all([renderMetrics(r, true), renderMetrics(r, false)]);
+    expect(open.endsWith('# EOF\n')).toBe(true);
+    expect(plain).toBe(await promClientText(r, false));
+    expect(r.getMetricsAsArray().map((m) => m.name)).toEqual(names);
+    expect(r.contentType).toBe(Registry.PROMETHEUS_CONTENT_TYPE);
   });
 });

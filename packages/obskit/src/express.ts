@@ -106,8 +106,18 @@ export function obskit(options: ObskitOptions): ObskitMiddleware {
   middleware.health = health?.health;
   middleware.attach = (server) => {
     health?.attach(server);
-    void metrics?.helpers.listen();
-    server.once('close', () => void metrics?.helpers.close());
+    if (metrics !== undefined) {
+      // The separate /metrics listener (`metrics.endpoint.listen`): a port in use is said, not
+      // left as an unhandled rejection; the app goes on serving.
+      metrics.helpers.listen().catch((error: unknown) => {
+        logger.error({ err: error }, 'obskit: the separate /metrics listener did not start');
+      });
+      server.once('close', () => {
+        metrics.helpers.close().catch((error: unknown) => {
+          logger.warn({ err: error }, 'obskit: the separate /metrics listener did not close');
+        });
+      });
+    }
     return server;
   };
   middleware.errors = errors;

@@ -116,6 +116,7 @@ export function requestLogStep(logger: Logger, options: RequestLogOptions): Pipe
 
   return {
     order: STEP.accessLog,
+    route: true,
     begin(_req, _res, record) {
       if (record.endpoint === undefined || include) record.logged = true;
     },

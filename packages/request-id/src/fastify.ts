@@ -9,7 +9,7 @@ import {
 } from '@obskit/core/internal';
 import type {
   FastifyError,
-  FastifyPluginCallback,
+  FastifyPluginAsync,
   FastifyReply,
   FastifyRequest,
   FastifyServerOptions,
@@ -68,7 +68,9 @@ export function answerRejected(
   });
 }
 
-const plugin: FastifyPluginCallback<RequestIdOptions> = (app, options, done) => {
+// Async: an error at registration (a bad option, a metric name conflict) rejects the
+// `register` promise and `app.ready()`, never escaping as an uncaught exception.
+const plugin: FastifyPluginAsync<RequestIdOptions> = async (app, options) => {
   const ids = createRequestIds({ logger: app.log, ...options });
   const { header } = ids;
   fastifyPipeline<FastifyRequest, FastifyReply>(app).add({
@@ -83,7 +85,6 @@ const plugin: FastifyPluginCallback<RequestIdOptions> = (app, options, done) => 
       void reply.header(header, id);
     },
   });
-  done();
 };
 
 /** Validated, generated and echoed request ids for Fastify. */

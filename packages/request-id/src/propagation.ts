@@ -7,6 +7,7 @@ import {
   invalidOption,
   optionObject,
   optionString,
+  undiciHasHeader,
   type RequestContext,
   type WarnLogger,
 } from '@obskit/core/internal';
@@ -100,24 +101,17 @@ function hostOf(origin: string | URL | undefined): string | undefined {
   return colon === -1 ? authority : authority.slice(0, colon);
 }
 
-function hasUndiciHeader(request: UndiciRequest, header: string): boolean {
-  const { headers } = request;
-  if (typeof headers === 'string') return headers.toLowerCase().includes(`${header}:`);
-  if (Array.isArray(headers)) {
-    for (let i = 0; i < headers.length; i += 2) {
-      if (String(headers[i]).toLowerCase() === header) return true;
-    }
-  }
-  return false;
-}
-
 function onUndiciRequest(message: unknown): void {
   const context = getRequestContext();
   const propagation = propagationOf(context);
   if (propagation === undefined) return;
   const { request } = message as { request: UndiciRequest };
   const { header } = propagation;
-  if (!propagation.allows(hostOf(request.origin)) || hasUndiciHeader(request, header)) return;
+  if (
+    !propagation.allows(hostOf(request.origin)) ||
+    undiciHasHeader(request.headers, (name) => name === header)
+  )
+    return;
   request.addHeader?.(header, context!.reqId!);
 }
 

@@ -1,16 +1,11 @@
 import { ROOT_CONTEXT, trace, type Context } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import {
-  requestContextStorage,
-  traceFlagsText,
-  type RequestContext,
-} from '@obskit/core/internal';
+import { requestContextStorage, traceFlagsText, type RequestContext } from '@obskit/core/internal';
 
 /** Where the OpenTelemetry context lives inside the obskit request context. */
 export const kOtelContext = Symbol.for('obskit.tracing.otelContext');
 /** Where the request's server span state lives; its OpenTelemetry context is made on demand. */
 export const kServerSpan = Symbol.for('obskit.tracing.serverSpan');
-const kShared = Symbol.for('obskit.tracing.sharedContextManager');
 
 const storage = requestContextStorage();
 
@@ -49,19 +44,4 @@ export class SharedContextManager extends AsyncLocalStorageContextManager {
     }
     return storage.run(next, cb, ...args);
   }
-
-  override enable(): this {
-    (globalThis as Record<symbol, unknown>)[kShared] = true;
-    return this;
-  }
-
-  override disable(): this {
-    (globalThis as Record<symbol, unknown>)[kShared] = false;
-    return this;
-  }
-}
-
-/** Whether obskit's shared context manager is the active one (decided by startTracing). */
-export function sharedContextActive(): boolean {
-  return (globalThis as Record<symbol, unknown>)[kShared] === true;
 }

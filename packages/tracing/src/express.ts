@@ -9,6 +9,11 @@ import type { IgnoreOptions } from './ignore.js';
 import { tracingActive, type ServerTracingOptions } from './server.js';
 import { enterServerSpan, serverSpanStep } from './step.js';
 
+// Route templates with the routers' mount templates: one wrapper on this Express module's
+// `Router.prototype.use`, installed once when this entry point loads (see "Express route
+// templates" in the @obskit/core README); routers mounted before it fall back to `baseUrl`.
+trackExpressMounts(express.Router);
+
 export interface TracingMiddlewareOptions extends IgnoreOptions, ServerTracingOptions {
   /**
    * Make spans even when obskit's tracing was not started (an OpenTelemetry SDK set up by other
@@ -25,7 +30,6 @@ const passThrough: RequestHandler = (_req, _res, next) => next();
  */
 export function tracingFeature(options: TracingMiddlewareOptions = {}): ExpressFeature | undefined {
   if (options.force !== true && !tracingActive()) return undefined;
-  trackExpressMounts(express.Router);
   return {
     steps: [serverSpanStep(options)],
     enter: enterServerSpan,

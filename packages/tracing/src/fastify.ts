@@ -1,5 +1,5 @@
 import { fastifyPipeline } from '@obskit/core/internal';
-import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { IgnoreOptions } from './ignore.js';
 import { tracingActive, type ServerTracingOptions } from './server.js';
@@ -13,9 +13,10 @@ export interface TracingPluginOptions extends IgnoreOptions, ServerTracingOption
   force?: boolean;
 }
 
-const plugin: FastifyPluginCallback<TracingPluginOptions> = (app, options, done) => {
+// Async: an error at registration (a bad option, a metric name conflict) rejects the
+// `register` promise and `app.ready()`, never escaping as an uncaught exception.
+const plugin: FastifyPluginAsync<TracingPluginOptions> = async (app, options) => {
   if (options.force !== true && !tracingActive()) {
-    done();
     return;
   }
   // The span ends when the response does, as on Express (finished, failed, or the client gone);
@@ -23,7 +24,6 @@ const plugin: FastifyPluginCallback<TracingPluginOptions> = (app, options, done)
   const pipeline = fastifyPipeline<FastifyRequest, FastifyReply>(app);
   pipeline.add(serverSpanStep({ logger: app.log, ...options }));
   pipeline.setEnter(enterServerSpan);
-  done();
 };
 
 /** Route-named OpenTelemetry server spans for Fastify. */

@@ -11,6 +11,7 @@ export type { ServerSpan, ServerTracing, ServerTracingOptions } from './server.j
 export { ignoreRule } from './ignore.js';
 export type { IgnoreOptions, IgnoreRule } from './ignore.js';
 export { recordError } from './errors.js';
-export { SharedContextManager, sharedContextActive } from './context-manager.js';
+export { SharedContextManager } from './context-manager.js';
+export { sharedContextActive } from './setup.js';
 export { injectTraceContext, runWithTraceContext, withSpan } from './jobs.js';
 export type { JobErrorInfo, JobSpanOptions, TraceCarrier } from './jobs.js';

@@ -36,9 +36,9 @@ import {
   ATTR_URL_SCHEME,
   ATTR_USER_AGENT_ORIGINAL,
 } from '@opentelemetry/semantic-conventions';
-import { kServerSpan, sharedContextActive } from './context-manager.js';
+import { kServerSpan } from './context-manager.js';
 import { recordError } from './errors.js';
-import { getTracingHandle } from './setup.js';
+import { getTracingHandle, sharedContextActive } from './setup.js';
 
 const VERSION = '0.0.0';
 const MAX_HEADER = 1024;

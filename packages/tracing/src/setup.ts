@@ -32,6 +32,7 @@ import {
   optionOneOf,
   optionString,
   serviceIdentity,
+  undiciHasHeader,
   type WarnLogger,
 } from '@obskit/core/internal';
 import {
@@ -96,6 +97,8 @@ export interface TracingOptions {
 export interface TracingHandle {
   readonly provider: NodeTracerProvider | undefined;
   readonly enabled: boolean;
+  /** Whether obskit's shared context manager is the registered one (one store per request). */
+  readonly sharedContext?: boolean;
   forceFlush(): Promise<void>;
   /** Flushes pending spans and stops the SDK. Idempotent. */
   shutdown(): Promise<void>;
@@ -133,18 +136,11 @@ function isExporter(value: unknown): value is SpanExporter {
 // The headers of the trace propagators (traceparent, b3, x-b3-traceid…), known once registered.
 let traceFields: Set<string> | undefined;
 
+const isTraceField = (name: string): boolean => traceFields!.has(name);
+
 function setsTraceContext(request: { headers: string | (string | string[])[] }): boolean {
   traceFields ??= new Set(propagation.fields().map((field) => field.toLowerCase()));
-  const { headers } = request;
-  if (typeof headers === 'string') {
-    return headers
-      .split('\r\n')
-      .some((line) => traceFields!.has(line.slice(0, line.indexOf(':')).trim().toLowerCase()));
-  }
-  for (let i = 0; i < headers.length; i += 2) {
-    if (traceFields.has(String(headers[i]).toLowerCase())) return true;
-  }
-  return false;
+  return undiciHasHeader(request.headers, isTraceField);
 }
 
 function otlpExporter(protocol: OtlpProtocol, url: string): SpanExporter {
@@ -247,8 +243,16 @@ export function startTracing(options: TracingOptions = {}): TracingHandle {
   });
   provider.register({
     propagator: propagatorFromEnv(env.OTEL_PROPAGATORS, warn),
-    contextManager: new SharedContextManager().enable(),
+    contextManager: null,
   });
+  // One store per request when obskit's context manager is the registered one; the API says
+  // whether it took it (another may be registered already, by hand or by another SDK).
+  const sharedContext = context.setGlobalContextManager(new SharedContextManager().enable());
+  if (!sharedContext) {
+    warn(
+      'another OpenTelemetry context manager is registered already: obskit uses it (one more store to enter per request); start obskit tracing first to share one store',
+    );
+  }
 
   const incoming = optionBoolean(options.incomingHttpSpans, 'tracing.incomingHttpSpans', false);
   const instrumentations: Instrumentation[] = [...(options.instrumentations ?? [])];
@@ -282,6 +286,7 @@ export function startTracing(options: TracingOptions = {}): TracingHandle {
   const handle: TracingHandle = {
     provider,
     enabled: true,
+    sharedContext,
     forceFlush: () => provider.forceFlush(),
     shutdown() {
       stopped ??= (async () => {
@@ -299,4 +304,9 @@ export function startTracing(options: TracingOptions = {}): TracingHandle {
   store[kHandle] = handle;
   diag.debug('obskit tracing started');
   return handle;
+}
+
+/** Whether obskit's shared context manager is the registered one, as its registration said. */
+export function sharedContextActive(): boolean {
+  return getTracingHandle()?.sharedContext === true;
 }

@@ -26,6 +26,7 @@ export function serverSpanStep(options: IgnoreOptions & ServerTracingOptions): P
   const include = ignored.includeObskitEndpoints;
   return {
     order: STEP.span,
+    route: true,
     begin(req: IncomingMessage, _res: ServerResponse, record: RequestRecord) {
       if (record.endpoint !== undefined && !include) return;
       if (record.route !== undefined ? ignored.byRoute(req, record.route) : ignored.byPath(req)) {
@@ -48,4 +49,3 @@ export const enterServerSpan: EnterRequest = (req, record, next) => {
   if (state === undefined) runInRequestContext(req, next);
   else runRequestInSpan(req, state, next);
 };
-
