@@ -43,6 +43,7 @@ export interface LogDestination extends DestinationStream {
 
 const DEFAULTS = { maxBuffered: 4 * 1024 * 1024, exitFlushMs: 500 };
 const BATCH_CHARS = 16 * 1024;
+const MAX_WRITE = 1024 * 1024;
 
 // Every destination of this process, for the exit flush and the dropped-lines metric; shared by
 // the ESM and CommonJS builds.
@@ -140,6 +141,9 @@ export function logDestination(
     ...(typeof dest === 'number' ? { fd: dest } : { dest, mkdir: true }),
     sync: false,
     maxLength: maxBuffered,
+    // One write takes what is pending, up to 1 MiB (sonic-boom writes at most 16 KiB by default):
+    // with one write in flight at a time, that is what keeps up with a busy server.
+    maxWrite: MAX_WRITE,
     retryEAGAIN: () => Date.now() < syncDeadline,
   });
 
