@@ -54,6 +54,27 @@ describe('logDestination', () => {
     expect(linesOf(file).map((l) => l.msg)).toEqual(['one', 'two', 'three', 'four']);
   });
 
+  it('keeps up with a server writing many lines a turn: nothing dropped while the file takes them', async () => {
+    const file = tempFile();
+    // 1 MiB held at most: a busy turn's lines must go out in the next write, not pile up.
+    const d = destinationTo(file, { maxBuffered: 1024 * 1024 });
+    const line = `${JSON.stringify({ level: 'info', msg: 'request completed', pad: 'x'.repeat(150) })}\n`;
+    const turns = 500;
+    const perTurn = 200; // 36 KB a turn, 18 MB in all
+    await new Promise<void>((resolve) => {
+      let turn = 0;
+      const burst = (): void => {
+        for (let i = 0; i < perTurn; i++) d.write(line);
+        if (++turn < turns) setImmediate(burst);
+        else resolve();
+      };
+      burst();
+    });
+    expect(await d.flushWithin(10_000)).toBe(true);
+    expect(d.droppedLines).toBe(0);
+    expect(readFileSync(file, 'utf8').length).toBe(line.length * turns * perTurn);
+  });
+
   it('writes what it holds on flushSync and end', async () => {
     const file = tempFile();
     const d = destinationTo(file);

@@ -110,6 +110,25 @@ const frameworks = [
         throw new PaymentDeclined('card declined');
       });
       app.get('/log', async (request) => useRequestLogger(request.log as Logger));
+      app.get('/bad', async () => {
+        throw Object.assign(new Error('bad input'), { statusCode: 400 });
+      });
+      app.get('/missing', async () => {
+        throw Object.assign(new Error('no such order'), { statusCode: 404 });
+      });
+      app.get(
+        '/valid',
+        {
+          schema: {
+            querystring: {
+              type: 'object',
+              required: ['n'],
+              properties: { n: { type: 'integer' } },
+            },
+          },
+        },
+        async () => ({ ok: true }),
+      );
       app.get('/slow', async () => {
         await sleep(300);
         return { slow: true };
@@ -143,6 +162,20 @@ const frameworks = [
       });
       app.get('/declined', () => {
         throw new PaymentDeclined('card declined');
+      });
+      app.get('/bad', () => {
+        throw Object.assign(new Error('bad input'), { status: 400 });
+      });
+      app.get('/missing', () => {
+        throw Object.assign(new Error('no such order'), { status: 404 });
+      });
+      app.get('/valid', (req, res) => {
+        if (!/^\d+$/.test(String(req.query.n ?? ''))) {
+          throw Object.assign(new Error('querystring must have required property n'), {
+            status: 400,
+          });
+        }
+        res.json({ ok: true });
       });
       app.get('/log', async (req, res) => {
         expect(res.log).toBe(req.log);
@@ -344,6 +377,32 @@ describe.each(frameworks)('obskit on $name', (framework) => {
     const reported = sink.lines().filter((l) => String(l.msg).startsWith('obskit.onError threw'));
     expect(reported).toHaveLength(1);
     expect(reported[0]?.level).toBe('warn');
+  });
+
+  it('writes no error line and calls no onError for a handler error that ends in a 4xx', async () => {
+    const calls: unknown[] = [];
+    const { url, sink } = await framework.start({ onError: (err) => void calls.push(err) });
+    expect((await fetch(`${url}/bad`)).status).toBe(400);
+    expect((await fetch(`${url}/missing`)).status).toBe(404);
+    expect((await fetch(`${url}/valid`)).status).toBe(400);
+    await (await fetch(`${url}/boom`)).text();
+    // The 5xx after them is the one failure: its error line and onError mark the end.
+    await waitFor(() => calls.length === 1, 5000, 'onError for the 5xx');
+    await waitFor(
+      () => sink.lines().filter((l) => l.msg === 'request completed').length === 4,
+      5000,
+      'the access lines',
+    );
+    expect(calls.map((e) => (e as Error).message)).toEqual(['boom']);
+    const failed = sink.lines().filter((l) => l.msg === 'request failed');
+    expect(failed.map((l) => l.route)).toEqual(['/boom']);
+    const access = sink.lines().filter((l) => l.msg === 'request completed');
+    expect(access.map((l) => [l.route, l.statusCode, l.level])).toEqual([
+      ['/bad', 400, 'info'],
+      ['/missing', 404, 'info'],
+      ['/valid', 400, 'info'],
+      ['/boom', 500, 'error'],
+    ]);
   });
 
   it('sets the access line level with customLogLevel, and skips requests ignore names', async () => {
