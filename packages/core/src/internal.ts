@@ -67,7 +67,7 @@ export {
 } from './options.js';
 export type { NumberRule } from './options.js';
 export { expressRouteTemplate, trackExpressMounts } from './express-route.js';
-export { httpClientRequestCreated } from './channels.js';
+export { HTTP_CLIENT_CREATED, watchHttpAnnouncements } from './channels.js';
 export { routeTemplateMatcher } from './route-match.js';
 export { noteRequestError, requestErrorOf } from './request-error.js';
 export { droppedLogLines, flushLogDestinations, logDestination } from './destination.js';

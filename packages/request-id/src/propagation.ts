@@ -1,13 +1,13 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { ClientRequest } from 'node:http';
 import {
-  defaultLogger,
   getRequestContext,
-  httpClientRequestCreated,
+  HTTP_CLIENT_CREATED,
   invalidOption,
   optionObject,
   optionString,
   undiciHasHeader,
+  watchHttpAnnouncements,
   type RequestContext,
   type WarnLogger,
 } from '@obskit/core/internal';
@@ -127,8 +127,6 @@ function onHttpRequest(message: unknown): void {
   if (request.getHeader(header) === undefined) request.setHeader(header, context!.reqId!);
 }
 
-const HTTP_CREATED = 'http.client.request.created';
-
 let installed = false;
 
 /**
@@ -136,19 +134,16 @@ let installed = false;
  * (`undici:request:create`) and `node:http`/`node:https` (`http.client.request.created`):
  * an outgoing call made inside a request then carries its id, unless the call sets the header
  * itself. Nothing is patched. Where Node.js has no `http.client.request.created` (before 22.14),
- * `node:http` calls cannot take the header: that is said once, at `warn`.
+ * `node:http` calls cannot take the header: that is said once, at `warn`, at the first one.
  */
 export function installPropagation(logger?: WarnLogger): void {
   if (installed) return;
   installed = true;
   diagnosticsChannel.subscribe('undici:request:create', onUndiciRequest);
-  if (httpClientRequestCreated()) diagnosticsChannel.subscribe(HTTP_CREATED, onHttpRequest);
-  else {
-    (logger ?? defaultLogger()).warn(
-      { channel: HTTP_CREATED },
-      'request ids go out on fetch calls only: this Node.js announces no node:http request before its headers are written (Node.js 22.14 and later do)',
-    );
-  }
+  // node:http requests are announced before their headers on Node.js 22.14 and later; on an
+  // older Node.js nothing arrives here, and the watch says so once.
+  diagnosticsChannel.subscribe(HTTP_CLIENT_CREATED, onHttpRequest);
+  watchHttpAnnouncements(logger);
 }
 
 /**

@@ -141,3 +141,4 @@ export async function otlpReceiver(): Promise<{
   );
   return { url: running.url, spans, close: running.close };
 }
+export { httpRequestsAnnounced } from './http-announced.js';

@@ -1,10 +1,9 @@
 // Preload: `node --import @obskit/tracing/register app.js` (ESM) or
 // `node --require @obskit/tracing/register app.js` (CommonJS). Configured by the standard
 // OTEL_* environment variables; flushes pending spans when the process ends.
-import { markPreloaded, startTracing } from './setup.js';
+import { startTracing } from './setup.js';
 
-// Started before the application: instrumentation-http can patch node:http where it must.
-markPreloaded();
+// Started before the application: its first requests are traced too.
 const handle = startTracing();
 const flush = (): void => {
   void handle.shutdown();

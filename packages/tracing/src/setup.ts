@@ -24,7 +24,6 @@ import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic
 import {
   createLogger,
   defaultLogger,
-  httpClientRequestCreated,
   invalidOption,
   optionBoolean,
   optionNumber,
@@ -33,6 +32,7 @@ import {
   optionString,
   serviceIdentity,
   undiciHasHeader,
+  watchHttpAnnouncements,
   type WarnLogger,
 } from '@obskit/core/internal';
 import {
@@ -105,17 +105,11 @@ export interface TracingHandle {
 }
 
 const kHandle = Symbol.for('obskit.tracing.handle');
-const kPreloaded = Symbol.for('obskit.tracing.preloaded');
 const store = globalThis as Record<symbol, unknown>;
 
 /** The handle of the tracing started in this process (also by the preload), if any. */
 export function getTracingHandle(): TracingHandle | undefined {
   return store[kHandle] as TracingHandle | undefined;
-}
-
-/** Marks this process as started by `@obskit/tracing/register`, before the application loads. */
-export function markPreloaded(): void {
-  store[kPreloaded] = true;
 }
 
 const noop: TracingHandle = {
@@ -257,26 +251,24 @@ export function startTracing(options: TracingOptions = {}): TracingHandle {
   const incoming = optionBoolean(options.incomingHttpSpans, 'tracing.incomingHttpSpans', false);
   const instrumentations: Instrumentation[] = [...(options.instrumentations ?? [])];
   const stops: (() => void)[] = [];
-  const httpByChannel = httpClientRequestCreated();
   if (outgoing) {
     // fetch: undici's diagnostics channels, whatever was loaded first. A call that carries trace
     // context of its own (a proxy forwarding it) keeps it, as node:http calls do.
     traceFields = undefined;
     instrumentations.push(new UndiciInstrumentation({ ignoreRequestHook: setsTraceContext }));
-    if (httpByChannel) stops.push(traceOutgoingHttp(provider.getTracer('@obskit/tracing')));
-    else if (store[kPreloaded] !== true) {
-      warn(
-        'outgoing node:http calls may go untraced on this Node.js (22.14 and later announce them on a diagnostics channel): they are traced when tracing starts before the application loads node:http, as node --import @obskit/tracing/register does; fetch calls are traced',
-      );
-    }
+    // node:http: obskit's one client span, from the channel Node.js 22.14 and later publish
+    // before a request's headers are written; on an older Node.js the watch says once what is
+    // not traced and how to get it.
+    stops.push(traceOutgoingHttp(provider.getTracer('@obskit/tracing')));
+    watchHttpAnnouncements(logger);
   }
-  // instrumentation-http patches node:http when it loads: for incoming spans on request, and
-  // for outgoing calls where Node.js announces none on a channel.
-  if (incoming || (outgoing && !httpByChannel)) {
+  // instrumentation-http, on request, for incoming server spans only (obskit's adapters make
+  // route-named server spans without it).
+  if (incoming) {
     instrumentations.push(
       new HttpInstrumentation({
-        disableIncomingRequestInstrumentation: !incoming,
-        disableOutgoingRequestInstrumentation: !outgoing || httpByChannel,
+        disableIncomingRequestInstrumentation: false,
+        disableOutgoingRequestInstrumentation: true,
       }),
     );
   }

@@ -3,8 +3,7 @@
 // context, calls a harness with fetch and with node:http, and the harness checks what arrives.
 // The suite itself passes against obskit services; see "Trace context conformance" in the README.
 import { createServer, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { httpClientRequestCreated } from '@obskit/core/internal';
-import { listen } from '@obskit/test-support';
+import { httpRequestsAnnounced, listen } from '@obskit/test-support';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import express from 'express';
 import Fastify from 'fastify';
@@ -31,7 +30,7 @@ afterEach(async () => {
 
 const TRACE = '12345678901234567890123456789012';
 const PARENT = '1234567890123456';
-const clients = ['fetch', ...(httpClientRequestCreated() ? ['http'] : [])] as const;
+const clients = ['fetch', ...(httpRequestsAnnounced() ? ['http'] : [])] as const;
 
 /** What the harness received from the service's callbacks. */
 async function harness(): Promise<{ url: string; seen: IncomingHttpHeaders[] }> {

@@ -2,8 +2,14 @@ import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { createLogger } from '@obskit/core';
 import { createServer } from 'node:http';
-import { httpClientRequestCreated } from '@obskit/core/internal';
-import { listen, logSink, quietLogger, sleep, waitFor } from '@obskit/test-support';
+import {
+  httpRequestsAnnounced,
+  listen,
+  logSink,
+  quietLogger,
+  sleep,
+  waitFor,
+} from '@obskit/test-support';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runWithTraceContext, startTracing, withSpan, type TracingHandle } from '../src/index.js';
 import { frameworks, type Running } from './support.js';
@@ -30,7 +36,7 @@ afterEach(async () => {
 
 // Where Node.js announces node:http requests on a channel (22.14+), they are traced whatever
 // was loaded first; on Node.js 20 only when tracing starts before node:http is loaded.
-const httpTraced = httpClientRequestCreated();
+const httpTraced = httpRequestsAnnounced();
 
 /** A downstream server that answers with the request headers it received. */
 async function echoHeaders(): Promise<{ url: string }> {
