@@ -91,7 +91,7 @@ const frameworks: { name: string; start(): Promise<Running> }[] = [
       app.use(o);
       app.use(
         expressVitals({
-          registry: o.metrics!.registry,
+          obskit: o,
           pages: PAGES,
           logger: quietLogger<WarnLogger>(),
         }),
@@ -234,6 +234,23 @@ describe.each(frameworks)('hostile beacons on $name', ({ start }) => {
     expect(text).toContain('web_vitals_rejected_total{reason="unsupported_media_type"} 1');
     expect(text).toContain('web_vitals_rejected_total{reason="invalid"} 3');
     expect(text).not.toContain('<script>');
+  });
+
+  it("is one of the app's own endpoints: neither traced nor counted, whatever the method", async () => {
+    const { url } = await start();
+    expect((await beacon(url, good())).status).toBe(204);
+    await (await fetch(`${url}/telemetry/vitals`)).arrayBuffer();
+    await (await fetch(`${url}/products/1`)).text();
+    await waitFor(
+      () => exporter.getFinishedSpans().some((s) => s.name === 'GET /products/:id'),
+      5000,
+      'the page span',
+    );
+    expect(exporter.getFinishedSpans().map((s) => s.name)).toEqual(['GET /products/:id']);
+    const text = await scrape(url);
+    const requests = text.split('\n').filter((l) => l.startsWith('http_requests_total{'));
+    expect(requests.some((l) => l.includes('/telemetry/vitals'))).toBe(false);
+    expect(requests.some((l) => l.includes('__unmatched__'))).toBe(false);
   });
 
   it('10,000 distinct page names stay one __other__ series', async () => {
