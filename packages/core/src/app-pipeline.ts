@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { expressRouteTemplate } from './express-route.js';
 import { RequestPipeline, type EnterRequest, type PipelineStep } from './pipeline.js';
-import { requestContextOf } from './request.js';
+import { noteRequestError } from './request-error.js';
 
 // Structural types: core imports no framework.
 interface FastifyRequestLike {
@@ -49,8 +49,7 @@ export function fastifyPipeline<
     app.addHook(
       'onError',
       (request: FastifyRequestLike, _reply: unknown, error: Error, next: Done) => {
-        const record = requestContextOf(request.raw);
-        if (record.error === undefined) record.error = error;
+        noteRequestError(request.raw, error);
         next();
       },
     );

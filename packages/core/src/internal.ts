@@ -11,7 +11,7 @@ export { kContext, peekRequestContext, requestContextOf, runInRequestContext } f
 export type { RequestRecord, ResponseEnder, ResponseOutcome } from './request.js';
 export { onResponseDone, responseUpgraded, statusOfOutcome, whenResponseDone } from './response.js';
 export type { ResponseDoneCallback } from './response.js';
-export { noteError, recordedRoute, RequestPipeline, STEP } from './pipeline.js';
+export { recordedRoute, RequestPipeline, STEP } from './pipeline.js';
 export type { EnterRequest, PipelineAdapter, PipelineStep } from './pipeline.js';
 export {
   addExpressEndpoint,

@@ -173,8 +173,3 @@ export class RequestPipeline<Request, Reply> {
 export function recordedRoute(record: RequestRecord): string | undefined {
   return record.endpoint ?? record.route;
 }
-
-/** Notes the error the app raised while serving the request (the first one is kept). */
-export function noteError(record: RequestRecord, error: unknown): void {
-  if (record.error === undefined) record.error = error;
-}

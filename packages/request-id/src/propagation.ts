@@ -28,6 +28,8 @@ export interface Propagation {
   readonly header: string;
   /** Whether a call to `host` (the host name, without the port) carries the id. */
   allows(host: string | undefined): boolean;
+  /** Whether a lower-case header name is `header` (for the undici header scan). */
+  isHeader(name: string): boolean;
 }
 
 const kPropagation = Symbol.for('obskit.requestId.propagation');
@@ -63,7 +65,7 @@ export function createPropagation(
   ) {
     throw invalidOption(`${path}.hosts`, 'an array of host names', hosts);
   }
-  return { header, allows: hostMatcher(hosts) };
+  return { header, allows: hostMatcher(hosts), isHeader: (name) => name === header };
 }
 
 /** Makes the outgoing calls made while serving `req` carry its id as `propagation` says. */
@@ -109,7 +111,7 @@ function onUndiciRequest(message: unknown): void {
   const { header } = propagation;
   if (
     !propagation.allows(hostOf(request.origin)) ||
-    undiciHasHeader(request.headers, (name) => name === header)
+    undiciHasHeader(request.headers, propagation.isHeader)
   )
     return;
   request.addHeader?.(header, context!.reqId!);
