@@ -1,4 +1,5 @@
 // Shared by every benchmark server: the same two routes, and the LISTENING line the harness reads.
+import http from 'node:http';
 
 export const user = (id) => ({ id, name: 'Ada Lovelace', email: 'ada@example.com' });
 
@@ -54,21 +55,38 @@ export function expressLogRoutes(app) {
   });
 }
 
-/** The same two routes, each making one outgoing fetch to `downstream` first. */
-export function fastifyFetchRoutes(app, downstream) {
-  app.get('/', async () => ({ hello: 'world', ...(await (await fetch(downstream)).json()) }));
+// One outgoing call to `url`, answered as JSON: `fetch` (undici), or `node:http` through one
+// keep-alive agent (fetch keeps its connections alive too).
+export const fetchJson = async (url) => (await fetch(url)).json();
+const agent = new http.Agent({ keepAlive: true });
+export const httpGetJson = (url) =>
+  new Promise((resolve, reject) => {
+    http
+      .get(url, { agent }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => (body += chunk));
+        res.on('end', () => resolve(JSON.parse(body)));
+        res.on('error', reject);
+      })
+      .on('error', reject);
+  });
+
+/** The same two routes, each making one outgoing call (`get`, fetch by default) to `downstream` first. */
+export function fastifyFetchRoutes(app, downstream, get = fetchJson) {
+  app.get('/', async () => ({ hello: 'world', ...(await get(downstream)) }));
   app.get('/users/:id', async (request) => ({
     ...user(request.params.id),
-    ...(await (await fetch(downstream)).json()),
+    ...(await get(downstream)),
   }));
 }
 
-export function expressFetchRoutes(app, downstream) {
+export function expressFetchRoutes(app, downstream, get = fetchJson) {
   app.get('/', async (_req, res) => {
-    res.json({ hello: 'world', ...(await (await fetch(downstream)).json()) });
+    res.json({ hello: 'world', ...(await get(downstream)) });
   });
   app.get('/users/:id', async (req, res) => {
-    res.json({ ...user(req.params.id), ...(await (await fetch(downstream)).json()) });
+    res.json({ ...user(req.params.id), ...(await get(downstream)) });
   });
 }
 

@@ -57,27 +57,3 @@ export function readSingleHeader(
   if (found === undefined || found.length > maxLength) return undefined;
   return found;
 }
-
-/**
- * Whether the headers of an undici request (the `name: value\r\n` string it keeps, or a flat
- * `[name, value, …]` list) hold one whose lower-case name `wanted` accepts: for the
- * `undici:request:create` subscribers, which add a header only when the caller set none.
- */
-export function undiciHasHeader(
-  headers: string | readonly unknown[] | undefined,
-  wanted: (name: string) => boolean,
-): boolean {
-  if (typeof headers === 'string') {
-    for (const line of headers.split('\r\n')) {
-      const colon = line.indexOf(':');
-      if (colon > 0 && wanted(line.slice(0, colon).trim().toLowerCase())) return true;
-    }
-    return false;
-  }
-  if (Array.isArray(headers)) {
-    for (let i = 0; i < headers.length; i += 2) {
-      if (wanted(String(headers[i]).toLowerCase())) return true;
-    }
-  }
-  return false;
-}

@@ -48,7 +48,6 @@ export {
   DEFAULT_MAX_HEADER_LENGTH,
   readHeader,
   readSingleHeader,
-  undiciHasHeader,
 } from './headers.js';
 export {
   describeValue,
@@ -68,6 +67,8 @@ export {
 export type { NumberRule } from './options.js';
 export { expressRouteTemplate, trackExpressMounts } from './express-route.js';
 export { HTTP_CLIENT_CREATED, watchHttpAnnouncements } from './channels.js';
+export { addOutgoingInjector, INJECT, UNDICI_REQUEST_CREATE } from './outgoing.js';
+export type { OutgoingCall, OutgoingInjector, UndiciRequest } from './outgoing.js';
 export { routeTemplateMatcher } from './route-match.js';
 export { noteRequestError, requestErrorOf } from './request-error.js';
 export { droppedLogLines, flushLogDestinations, logDestination } from './destination.js';

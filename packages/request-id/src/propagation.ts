@@ -1,13 +1,13 @@
-import diagnosticsChannel from 'node:diagnostics_channel';
-import type { ClientRequest } from 'node:http';
 import {
+  addOutgoingInjector,
   getRequestContext,
-  HTTP_CLIENT_CREATED,
+  INJECT,
   invalidOption,
   optionObject,
   optionString,
-  undiciHasHeader,
   watchHttpAnnouncements,
+  type OutgoingCall,
+  type OutgoingInjector,
   type RequestContext,
   type WarnLogger,
 } from '@obskit/core/internal';
@@ -28,8 +28,6 @@ export interface Propagation {
   readonly header: string;
   /** Whether a call to `host` (the host name, without the port) carries the id. */
   allows(host: string | undefined): boolean;
-  /** Whether a lower-case header name is `header` (for the undici header scan). */
-  isHeader(name: string): boolean;
 }
 
 const kPropagation = Symbol.for('obskit.requestId.propagation');
@@ -65,7 +63,7 @@ export function createPropagation(
   ) {
     throw invalidOption(`${path}.hosts`, 'an array of host names', hosts);
   }
-  return { header, allows: hostMatcher(hosts), isHeader: (name) => name === header };
+  return { header, allows: hostMatcher(hosts) };
 }
 
 /** Makes the outgoing calls made while serving `req` carry its id as `propagation` says. */
@@ -82,52 +80,19 @@ function propagationOf(context: RequestContext | undefined): Propagation | undef
   return (context[kPropagation] as Propagation | undefined) ?? fallback;
 }
 
-interface UndiciRequest {
-  origin?: string | URL;
-  headers: string | string[];
-  addHeader?: (name: string, value: string) => unknown;
-}
-
-// The host name of an origin (`http://api.internal:8080`, `https://[::1]`), without a URL object
-// per call.
-function hostOf(origin: string | URL | undefined): string | undefined {
-  if (origin === undefined) return undefined;
-  if (typeof origin !== 'string') return origin.hostname;
-  const start = origin.indexOf('://');
-  if (start === -1) return undefined;
-  let end = origin.indexOf('/', start + 3);
-  if (end === -1) end = origin.length;
-  const authority = origin.slice(origin.lastIndexOf('@', end) + 1 || start + 3, end);
-  if (authority.startsWith('[')) return authority.slice(0, authority.indexOf(']') + 1);
-  const colon = authority.indexOf(':');
-  return colon === -1 ? authority : authority.slice(0, colon);
-}
-
-function onUndiciRequest(message: unknown): void {
-  const context = getRequestContext();
-  const propagation = propagationOf(context);
-  if (propagation === undefined) return;
-  const { request } = message as { request: UndiciRequest };
-  const { header } = propagation;
-  if (
-    !propagation.allows(hostOf(request.origin)) ||
-    undiciHasHeader(request.headers, propagation.isHeader)
-  )
-    return;
-  request.addHeader?.(header, context!.reqId!);
-}
-
-function onHttpRequest(message: unknown): void {
-  const context = getRequestContext();
-  const propagation = propagationOf(context);
-  if (propagation === undefined) return;
-  const { request } = message as { request: ClientRequest };
-  const { header } = propagation;
-  // A request made with a raw header array has written its headers already.
-  if (!propagation.allows(request.host) || request.headersSent) return;
-  // A caller's own value is kept.
-  if (request.getHeader(header) === undefined) request.setHeader(header, context!.reqId!);
-}
+// Runs for every outgoing call (fetch and node:http alike), before the trace context.
+const injector: OutgoingInjector = {
+  order: INJECT.requestId,
+  inject(call: OutgoingCall): void {
+    const context = getRequestContext();
+    const propagation = propagationOf(context);
+    if (propagation === undefined) return;
+    const { header } = propagation;
+    // A caller's own value is kept.
+    if (!propagation.allows(call.host) || call.has(header)) return;
+    call.set(header, context!.reqId!);
+  },
+};
 
 let installed = false;
 
@@ -141,10 +106,9 @@ let installed = false;
 export function installPropagation(logger?: WarnLogger): void {
   if (installed) return;
   installed = true;
-  diagnosticsChannel.subscribe('undici:request:create', onUndiciRequest);
   // node:http requests are announced before their headers on Node.js 22.14 and later; on an
-  // older Node.js nothing arrives here, and the watch says so once.
-  diagnosticsChannel.subscribe(HTTP_CLIENT_CREATED, onHttpRequest);
+  // older Node.js nothing arrives for them, and the watch says so once.
+  addOutgoingInjector(injector);
   watchHttpAnnouncements(logger);
 }
 

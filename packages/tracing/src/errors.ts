@@ -4,10 +4,10 @@ import { ATTR_ERROR_TYPE } from '@opentelemetry/semantic-conventions';
 
 /**
  * Records `error` on `span`: `error.type`, an `exception` event of the same type (the log
- * line's `err.type` too: the error's class name), and an error status with the message.
+ * line's `err.type` too: the error's class name, unless `type` is given), and an error status with
+ * the message.
  */
-export function recordError(span: Span, error: unknown): void {
-  const type = errorTypeOf(error);
+export function recordError(span: Span, error: unknown, type = errorTypeOf(error)): void {
   span.setAttribute(ATTR_ERROR_TYPE, type);
   const e = error as { message?: unknown; stack?: unknown; code?: unknown };
   const message = typeof e?.message === 'string' ? e.message : undefined;

@@ -1,5 +1,5 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
-import type { ClientRequest, IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import {
   context,
   propagation,
@@ -7,9 +7,15 @@ import {
   SpanStatusCode,
   trace,
   type Span,
+  type TextMapSetter,
   type Tracer,
 } from '@opentelemetry/api';
-import { isStandardMethod } from '@obskit/core/internal';
+import {
+  addOutgoingInjector,
+  INJECT,
+  isStandardMethod,
+  type OutgoingCall,
+} from '@obskit/core/internal';
 import { isTracingSuppressed } from '@opentelemetry/core';
 import {
   ATTR_ERROR_TYPE,
@@ -22,96 +28,110 @@ import {
 } from '@opentelemetry/semantic-conventions';
 import { recordError } from './errors.js';
 
-const CREATED = 'http.client.request.created';
-const RESPONSE = 'http.client.response.finish';
-const ERROR = 'http.client.request.error';
+// node:http: the response head arrived, or the request failed.
+const HTTP_RESPONSE = 'http.client.response.finish';
+const HTTP_ERROR = 'http.client.request.error';
+// undici (fetch): the response head arrived, or the request failed.
+const UNDICI_HEADERS = 'undici:request:headers';
+const UNDICI_ERROR = 'undici:request:error';
 
-// Each request's span, until its response arrives or it fails.
-const spans = new WeakMap<ClientRequest, Span>();
+// Each call's span, keyed by the client's request object, until its response head or its error.
+const spans = new WeakMap<object, Span>();
 
-const setter = {
-  set(request: ClientRequest, key: string, value: string): void {
-    request.setHeader(key, value);
+const setter: TextMapSetter<OutgoingCall> = {
+  set(call, key, value) {
+    call.set(key, value);
   },
 };
 
-// A call that carries trace context of its own (a proxy forwarding it) keeps it: no span.
-function setsTraceContext(request: ClientRequest): boolean {
-  return propagation.fields().some((field) => request.getHeader(field) !== undefined);
+function end(request: object, status: number): void {
+  const span = spans.get(request);
+  if (span === undefined) return;
+  spans.delete(request);
+  span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+  if (status >= 400) {
+    span.setAttribute(ATTR_ERROR_TYPE, String(status));
+    span.setStatus({ code: SpanStatusCode.ERROR });
+  }
+  span.end();
 }
 
-function portOf(request: ClientRequest): number | undefined {
-  const host = request.getHeader('host');
-  if (typeof host === 'string') {
-    const colon = host.lastIndexOf(':');
-    if (colon > host.lastIndexOf(']')) {
-      const port = Number(host.slice(colon + 1));
-      if (Number.isInteger(port) && port > 0) return port;
-    }
+function fail(request: object, error: unknown): void {
+  const span = spans.get(request);
+  if (span === undefined) return;
+  spans.delete(request);
+  // A call the caller aborted is not an error of the call (the HTTP conventions). Otherwise the
+  // error's code (ECONNREFUSED, UND_ERR_SOCKET: few values, and the useful ones) is its type.
+  const { name, code } = (error ?? {}) as { name?: unknown; code?: unknown };
+  if (name !== 'AbortError') {
+    recordError(span, error, typeof code === 'string' && /^[A-Z][A-Z0-9_]{1,40}$/.test(code) ? code : undefined);
   }
-  return request.protocol === 'https:' ? 443 : 80;
+  span.end();
 }
+
+const onHttpResponse = (message: unknown): void => {
+  const { request, response } = message as { request: object; response: IncomingMessage };
+  end(request, response.statusCode ?? 0);
+};
+const onUndiciHeaders = (message: unknown): void => {
+  const { request, response } = message as { request: object; response: { statusCode: number } };
+  end(request, response.statusCode);
+};
+const onError = (message: unknown): void => {
+  const { request, error } = message as { request: object; error: unknown };
+  fail(request, error);
+};
 
 /**
- * CLIENT spans for outgoing `node:http`/`node:https` calls, with `traceparent`, `tracestate` and
- * baggage injected, from the diagnostics channels Node.js publishes as a request is created
- * (before its headers are written), answered and failed: nothing is patched, so it works
- * whatever was loaded first. Needs `http.client.request.created` (Node.js 22.14 and later).
- * Stable HTTP client conventions; the span ends when the response head arrives. Returns a
- * function that stops.
+ * CLIENT spans for outgoing calls, `fetch` (undici) and `node:http`/`node:https` alike, with
+ * `traceparent`, `tracestate` and baggage injected through core's one outgoing injection (the
+ * request id goes out there too), from the diagnostics channels the clients publish as a request
+ * is created (before its headers are written), answered and failed: nothing is patched, so it
+ * works whatever was loaded first. `node:http` needs `http.client.request.created` (Node.js 22.14
+ * and later). Stable HTTP client conventions; the span ends when the response head arrives.
+ * `fields` are the propagators' header names, lower case: a call that carries one of them (a
+ * proxy forwarding its own) keeps it and gets no span. Returns a function that stops.
  */
-export function traceOutgoingHttp(tracer: Tracer): () => void {
-  const onCreated = (message: unknown): void => {
-    const { request } = message as { request: ClientRequest };
-    // The SDK's own calls (the OTLP exporter's, which the batch processor runs with tracing
-    // suppressed) are never traced, and calls that carry trace context already keep theirs.
-    if (request.headersSent || isTracingSuppressed(context.active()) || setsTraceContext(request))
-      return;
-    const original = request.method;
-    const known = isStandardMethod(original);
-    const port = portOf(request);
-    const scheme = request.protocol === 'https:' ? 'https' : 'http';
-    const defaultPort = scheme === 'https' ? 443 : 80;
-    const span = tracer.startSpan(known ? original : 'HTTP', {
-      kind: SpanKind.CLIENT,
-      attributes: {
-        [ATTR_HTTP_REQUEST_METHOD]: known ? original : '_OTHER',
-        ...(known ? {} : { [ATTR_HTTP_REQUEST_METHOD_ORIGINAL]: original }),
-        [ATTR_SERVER_ADDRESS]: request.host,
-        ...(port === undefined ? {} : { [ATTR_SERVER_PORT]: port }),
-        [ATTR_URL_FULL]: `${scheme}://${request.host}${port === defaultPort ? '' : `:${port}`}${request.path}`,
-      },
-    });
-    spans.set(request, span);
-    propagation.inject(trace.setSpan(context.active(), span), request, setter);
-  };
-  const onResponse = (message: unknown): void => {
-    const { request, response } = message as { request: ClientRequest; response: IncomingMessage };
-    const span = spans.get(request);
-    if (span === undefined) return;
-    spans.delete(request);
-    const status = response.statusCode ?? 0;
-    span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
-    if (status >= 400) {
-      span.setAttribute(ATTR_ERROR_TYPE, String(status));
-      span.setStatus({ code: SpanStatusCode.ERROR });
-    }
-    span.end();
-  };
-  const onError = (message: unknown): void => {
-    const { request, error } = message as { request: ClientRequest; error: unknown };
-    const span = spans.get(request);
-    if (span === undefined) return;
-    spans.delete(request);
-    recordError(span, error);
-    span.end();
-  };
-  diagnosticsChannel.subscribe(CREATED, onCreated);
-  diagnosticsChannel.subscribe(RESPONSE, onResponse);
-  diagnosticsChannel.subscribe(ERROR, onError);
+export function traceOutgoingCalls(tracer: Tracer, fields: readonly string[]): () => void {
+  const remove = addOutgoingInjector({
+    order: INJECT.traceContext,
+    inject(call) {
+      // The SDK's own calls (the OTLP exporter's, which the batch processor runs with tracing
+      // suppressed) are never traced.
+      const active = context.active();
+      if (isTracingSuppressed(active)) return;
+      for (const field of fields) if (call.has(field)) return;
+      const { method, scheme, host, port } = call;
+      const known = isStandardMethod(method);
+      const authority = host.includes(':') ? `[${host}]` : host;
+      const defaultPort = scheme === 'https' ? 443 : 80;
+      const span = tracer.startSpan(
+        known ? method : 'HTTP',
+        {
+          kind: SpanKind.CLIENT,
+          attributes: {
+            [ATTR_HTTP_REQUEST_METHOD]: known ? method : '_OTHER',
+            ...(known ? {} : { [ATTR_HTTP_REQUEST_METHOD_ORIGINAL]: method }),
+            [ATTR_SERVER_ADDRESS]: host,
+            [ATTR_SERVER_PORT]: port,
+            [ATTR_URL_FULL]: `${scheme}://${authority}${port === defaultPort ? '' : `:${port}`}${call.path}`,
+          },
+        },
+        active,
+      );
+      spans.set(call.request, span);
+      propagation.inject(trace.setSpan(active, span), call, setter);
+    },
+  });
+  diagnosticsChannel.subscribe(HTTP_RESPONSE, onHttpResponse);
+  diagnosticsChannel.subscribe(HTTP_ERROR, onError);
+  diagnosticsChannel.subscribe(UNDICI_HEADERS, onUndiciHeaders);
+  diagnosticsChannel.subscribe(UNDICI_ERROR, onError);
   return () => {
-    diagnosticsChannel.unsubscribe(CREATED, onCreated);
-    diagnosticsChannel.unsubscribe(RESPONSE, onResponse);
-    diagnosticsChannel.unsubscribe(ERROR, onError);
+    remove();
+    diagnosticsChannel.unsubscribe(HTTP_RESPONSE, onHttpResponse);
+    diagnosticsChannel.unsubscribe(HTTP_ERROR, onError);
+    diagnosticsChannel.unsubscribe(UNDICI_HEADERS, onUndiciHeaders);
+    diagnosticsChannel.unsubscribe(UNDICI_ERROR, onError);
   };
 }

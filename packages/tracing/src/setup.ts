@@ -3,7 +3,6 @@ import { OTLPTraceExporter as OTLPJsonExporter } from '@opentelemetry/exporter-t
 import { OTLPTraceExporter as OTLPProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { registerInstrumentations, type Instrumentation } from '@opentelemetry/instrumentation';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
-import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import {
   defaultResource,
   detectResources,
@@ -31,7 +30,6 @@ import {
   optionOneOf,
   optionString,
   serviceIdentity,
-  undiciHasHeader,
   watchHttpAnnouncements,
   type WarnLogger,
 } from '@obskit/core/internal';
@@ -46,7 +44,7 @@ import {
   type OtlpProtocol,
 } from './config.js';
 import { SharedContextManager } from './context-manager.js';
-import { traceOutgoingHttp } from './outgoing.js';
+import { traceOutgoingCalls } from './outgoing.js';
 
 // An incubating attribute in @opentelemetry/semantic-conventions (its `incubating` entry is not
 // meant for libraries), so spelled out here.
@@ -125,16 +123,6 @@ function isExporter(value: unknown): value is SpanExporter {
     value !== null &&
     typeof (value as SpanExporter).export === 'function'
   );
-}
-
-// The headers of the trace propagators (traceparent, b3, x-b3-traceid…), known once registered.
-let traceFields: Set<string> | undefined;
-
-const isTraceField = (name: string): boolean => traceFields!.has(name);
-
-function setsTraceContext(request: { headers: string | (string | string[])[] }): boolean {
-  traceFields ??= new Set(propagation.fields().map((field) => field.toLowerCase()));
-  return undiciHasHeader(request.headers, isTraceField);
 }
 
 function otlpExporter(protocol: OtlpProtocol, url: string): SpanExporter {
@@ -252,14 +240,11 @@ export function startTracing(options: TracingOptions = {}): TracingHandle {
   const instrumentations: Instrumentation[] = [...(options.instrumentations ?? [])];
   const stops: (() => void)[] = [];
   if (outgoing) {
-    // fetch: undici's diagnostics channels, whatever was loaded first. A call that carries trace
-    // context of its own (a proxy forwarding it) keeps it, as node:http calls do.
-    traceFields = undefined;
-    instrumentations.push(new UndiciInstrumentation({ ignoreRequestHook: setsTraceContext }));
-    // node:http: obskit's one client span, from the channel Node.js 22.14 and later publish
-    // before a request's headers are written; on an older Node.js the watch says once what is
-    // not traced and how to get it.
-    stops.push(traceOutgoingHttp(provider.getTracer('@obskit/tracing')));
+    // fetch and node:http: obskit's one client span, from the channels undici and Node.js
+    // (22.14 and later, for node:http) publish before a request's headers are written; on an
+    // older Node.js the watch says once what is not traced and how to get it.
+    const fields = propagation.fields().map((field) => field.toLowerCase());
+    stops.push(traceOutgoingCalls(provider.getTracer('@obskit/tracing'), fields));
     watchHttpAnnouncements(logger);
   }
   // instrumentation-http, on request, for incoming server spans only (obskit's adapters make
