@@ -22,6 +22,8 @@ const prometheusYml = join(infra, 'prometheus', 'prometheus.yml');
 const prometheusScaledYml = join(infra, 'prometheus', 'prometheus-scaled.yml');
 const alertsYml = join(infra, 'prometheus', 'alerts.yml');
 const alertsTestYml = join(infra, 'prometheus', 'alerts.test.yml');
+const sloRulesYml = join(infra, 'prometheus', 'slo-rules.yml');
+const SLO_ALERT = 'SloErrorBudgetBurn';
 const alertmanagerYml = join(infra, 'alertmanager', 'alertmanager.yml');
 const dashboardJson = join(infra, 'grafana', 'dashboards', 'obskit.json');
 const runbooks = join(root, 'docs', 'runbooks');
@@ -118,12 +120,12 @@ describe('Prometheus configuration', () => {
 
   it('prometheus.yml passes promtool check config (and loads alerts.yml)', () => {
     const out = expectOk('promtool', ['check', 'config', prometheusYml]);
-    expect(out).toContain('1 rule files found');
+    expect(out).toContain('2 rule files found');
   });
 
   it('prometheus-scaled.yml passes promtool check config, with the same jobs and services', () => {
     const out = expectOk('promtool', ['check', 'config', prometheusScaledYml]);
-    expect(out).toContain('1 rule files found');
+    expect(out).toContain('2 rule files found');
     // job_name and its service label, in order: the dashboard and the alerts fit both files.
     const jobs = (file: string) =>
       [...readFileSync(file, 'utf8').matchAll(/- job_name: (\S+)[\s\S]*?service: (\S+)/g)].map(
@@ -165,10 +167,14 @@ describe('Prometheus configuration', () => {
   });
 
   it('every runbook belongs to an alert', () => {
-    const names = new Set(alertRules().map((r) => `${r.name}.md`));
+    // The SLO burn-rate alerts (slo-rules.yml, generated) share one runbook.
+    const names = new Set([...alertRules().map((r) => `${r.name}.md`), `${SLO_ALERT}.md`]);
+    expect(readFileSync(join(runbooks, `${SLO_ALERT}.md`), 'utf8')).toMatch(
+      new RegExp(`^# ${SLO_ALERT}\\n`),
+    );
     for (const file of readdirSync(runbooks)) {
       if (file === 'README.md') continue;
-      expect(names, `${file} has no alert in alerts.yml`).toContain(file);
+      expect(names, `${file} has no alert in alerts.yml or slo-rules.yml`).toContain(file);
     }
   });
 });
@@ -290,7 +296,7 @@ interface Sample {
  * prometheus.yml as the demo runs it, with the scrape targets moved to the test app, scrapes and
  * rule evaluations every second, the rule file by absolute path, and no Alertmanager.
  */
-function derivedConfig(appPort: number): string {
+function derivedConfig(appPort: number, fastSloRules: string): string {
   let text = readFileSync(prometheusYml, 'utf8');
   const replace = (from: RegExp | string, to: string) => {
     const next = text.replace(from, to);
@@ -301,6 +307,8 @@ function derivedConfig(appPort: number): string {
   replace(/scrape_timeout: 4s/, 'scrape_timeout: 1s');
   replace(/evaluation_interval: 5s/, 'evaluation_interval: 1s');
   replace(/- alerts\.yml/, `- ${JSON.stringify(alertsYml)}`);
+  // The SLO rules with their `for:` cut to nothing, so the fast burn fires within the test.
+  replace(/- slo-rules\.yml/, `- ${JSON.stringify(fastSloRules)}`);
   replace(/\nalerting:\n(?:[ #].*\n)+/, '\n');
   // Both scrape jobs (api and worker) point at the one test app.
   replace(/127\.0\.0\.1:3000/g, `127.0.0.1:${appPort}`);
@@ -381,6 +389,11 @@ describe('Prometheus against a real obskit app', () => {
     app.get('/fail', async () => {
       throw new Error('simulated failure');
     });
+    // Covered by the demo's latency SLO (api-jobs-latency: /jobs and /jobs/:id within 250 ms).
+    app.get('/jobs/:id', async () => {
+      await sleep(2);
+      return { state: 'done' };
+    });
     app.get('/db', async () => {
       await pool!.query('SELECT pg_sleep(0.002)');
       return { ok: true };
@@ -402,7 +415,12 @@ describe('Prometheus against a real obskit app', () => {
     jobs = createJobMetrics({ registry, queue: 'jobs', queueStats: () => demo.queueStats() });
 
     const config = join(dir, 'prometheus.yml');
-    writeFileSync(config, derivedConfig(appPort));
+    const fastSloRules = join(dir, 'slo-rules.yml');
+    writeFileSync(
+      fastSloRules,
+      readFileSync(sloRulesYml, 'utf8').replace(/for: \d+[mh]/g, 'for: 0s'),
+    );
+    writeFileSync(config, derivedConfig(appPort, fastSloRules));
     const promPort = await freePort();
     promUrl = `http://127.0.0.1:${promPort}`;
     prometheus = spawn(
@@ -457,6 +475,7 @@ describe('Prometheus against a real obskit app', () => {
       await Promise.all([
         fetch(`${appUrl}/users/${Math.floor(Math.random() * 100)}`).then((r) => r.text()),
         fetch(`${appUrl}/fail`).then((r) => r.text()),
+        fetch(`${appUrl}/jobs/7`).then((r) => r.text()),
         fetch(`${appUrl}/db`).then((r) => r.text()),
         fetch(`${appUrl}/health/ready`).then((r) => r.text()),
         jobs?.run((job) => job.step('process', () => sleep(5))),
@@ -532,12 +551,56 @@ describe('Prometheus against a real obskit app', () => {
       data: { groups: { rules: { name: string; health: string; lastError?: string }[] }[] };
     };
     const loaded = rules.data.groups.flatMap((g) => g.rules);
+    const sloAlerts = (readFileSync(sloRulesYml, 'utf8').match(/- alert: /g) ?? []).length;
     expect(loaded.map((r) => r.name).sort()).toEqual(
-      alertRules()
-        .map((r) => r.name)
-        .sort(),
+      [...alertRules().map((r) => r.name), ...Array<string>(sloAlerts).fill(SLO_ALERT)].sort(),
     );
     // Evaluated against real series without errors.
     for (const r of loaded) expect(r.lastError ?? '', r.name).toBe('');
+  }, 45_000);
+
+  it('records the SLO error ratios the traffic drives and fires the fast burn alert', async () => {
+    // Every round of traffic is one /fail in four counted requests (/users/:id, /fail, /jobs/:id,
+    // /db; probes are not counted) and one failed job attempt in two.
+    const ratio = async (slo: string): Promise<number | undefined> => {
+      const r = await query(`slo:sli_error:ratio_rate5m{slo="${slo}"}`);
+      return r.length === 1 ? Number(r[0]!.value[1]) : undefined;
+    };
+    const availability = await eventually('the api-availability error ratio', () =>
+      ratio('api-availability'),
+    );
+    expect(availability).toBeGreaterThan(0.2);
+    expect(availability).toBeLessThan(0.3);
+    const jobs = await eventually('the worker-jobs error ratio', () => ratio('worker-jobs'));
+    expect(jobs).toBeGreaterThan(0.4);
+    expect(jobs).toBeLessThan(0.6);
+    // /jobs/:id answers in a few milliseconds, well within 250 ms.
+    expect(await eventually('the api-jobs-latency ratio', () => ratio('api-jobs-latency'))).toBe(0);
+    // 25 % bad against a 0.1 % budget: 250× the budget, above every burn threshold.
+    const alerts = await eventually('the fast burn alert firing', async () => {
+      const res = await fetch(`${promUrl}/api/v1/alerts`);
+      const body = (await res.json()) as {
+        data: {
+          alerts: {
+            labels: Record<string, string>;
+            state: string;
+            annotations: Record<string, string>;
+          }[];
+        };
+      };
+      const mine = body.data.alerts.filter(
+        (a) => a.labels.alertname === SLO_ALERT && a.labels.slo === 'api-availability',
+      );
+      return mine.some((a) => a.labels.window === '1h' && a.state === 'firing') ? mine : undefined;
+    });
+    const fast = alerts.find((a) => a.labels.window === '1h')!;
+    expect(fast.labels).toMatchObject({ severity: 'critical', service: 'obskit-demo-api' });
+    expect(fast.annotations.summary).toMatch(
+      /^obskit-demo-api: SLO api-availability burns its error budget \d+\.\d× as fast as it allows \(-?\d+% of the 30d budget left\)$/,
+    );
+    // The recording rules make SLOs × windows series, whatever the number of routes and codes:
+    // 3 SLOs × (7 windows + the period + the objective + the budget left).
+    const recorded = await query('count({__name__=~"slo:.+"})');
+    expect(Number(recorded[0]!.value[1])).toBe(30);
   }, 45_000);
 });

@@ -44,11 +44,7 @@ export {
   statusCodeLabel,
   UNMATCHED_ROUTE,
 } from './labels.js';
-export {
-  DEFAULT_MAX_HEADER_LENGTH,
-  readHeader,
-  readSingleHeader,
-} from './headers.js';
+export { DEFAULT_MAX_HEADER_LENGTH, readHeader, readSingleHeader } from './headers.js';
 export {
   describeValue,
   INVALID_OPTION,

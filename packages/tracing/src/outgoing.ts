@@ -64,7 +64,11 @@ function fail(request: object, error: unknown): void {
   // error's code (ECONNREFUSED, UND_ERR_SOCKET: few values, and the useful ones) is its type.
   const { name, code } = (error ?? {}) as { name?: unknown; code?: unknown };
   if (name !== 'AbortError') {
-    recordError(span, error, typeof code === 'string' && /^[A-Z][A-Z0-9_]{1,40}$/.test(code) ? code : undefined);
+    recordError(
+      span,
+      error,
+      typeof code === 'string' && /^[A-Z][A-Z0-9_]{1,40}$/.test(code) ? code : undefined,
+    );
   }
   span.end();
 }

@@ -134,14 +134,17 @@ describe.each(clients)('$name', ({ call, traced }) => {
     expect(span.events.map((e) => e.name)).toContain('exception');
   });
 
-  it.runIf(traced)('ends the span with the error when the server resets the connection', async () => {
-    const reset = await listen((req) => req.socket.destroy());
-    closers.push(reset.close);
-    await expect(call(`${reset.url}/`)).rejects.toThrow();
-    const span = await oneClientSpan();
-    expect(span.status.code).toBe(SpanStatusCode.ERROR);
-    expect(span.attributes['error.type']).toMatch(/^[A-Za-z_]+$/);
-  });
+  it.runIf(traced)(
+    'ends the span with the error when the server resets the connection',
+    async () => {
+      const reset = await listen((req) => req.socket.destroy());
+      closers.push(reset.close);
+      await expect(call(`${reset.url}/`)).rejects.toThrow();
+      const span = await oneClientSpan();
+      expect(span.status.code).toBe(SpanStatusCode.ERROR);
+      expect(span.attributes['error.type']).toMatch(/^[A-Za-z_]+$/);
+    },
+  );
 
   it.runIf(traced)('leaves a call the caller aborted without an error status', async () => {
     let received!: () => void;
