@@ -42,8 +42,28 @@ export interface OutgoingInjector {
   inject(call: OutgoingCall): void;
 }
 
+interface Origin {
+  scheme: 'http' | 'https';
+  host: string;
+  port: number;
+}
+
+// A service calls a few origins over and over: each is split once (bounded, in case it calls
+// many).
+const origins = new Map<string, Origin>();
+
+function originOf(origin: string): Origin {
+  let parts = origins.get(origin);
+  if (parts === undefined) {
+    parts = splitOrigin(origin);
+    if (origins.size >= 256) origins.clear();
+    origins.set(origin, parts);
+  }
+  return parts;
+}
+
 // The host part of an origin (`http://api:8080`, `https://[::1]`) and its port.
-function splitOrigin(origin: string): { scheme: 'http' | 'https'; host: string; port: number } {
+function splitOrigin(origin: string): Origin {
   const start = origin.indexOf('://');
   const scheme = origin.startsWith('https') ? 'https' : 'http';
   let authority = origin.slice(start + 3);
@@ -77,10 +97,7 @@ class UndiciCall implements OutgoingCall {
     this.method = request.method ?? 'GET';
     this.path = request.path ?? '/';
     const origin = request.origin;
-    const parts =
-      typeof origin === 'string'
-        ? splitOrigin(origin)
-        : splitOrigin(origin === undefined ? 'http://' : origin.origin);
+    const parts = originOf(typeof origin === 'string' ? origin : (origin?.origin ?? 'http://'));
     this.scheme = parts.scheme;
     this.host = parts.host;
     this.port = parts.port;
