@@ -7,7 +7,7 @@ import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { createLogger } from '@obskit/core';
 import { listen, logSink, otlpReceiver, quietLogger, waitFor } from '@obskit/test-support';
 import { getTracingHandle } from '@obskit/tracing';
-import { Queue } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import express from 'express';
 import Fastify from 'fastify';
 import { Redis as IORedis } from 'ioredis';
@@ -198,4 +198,70 @@ describe('BullMQ through obskit, on the real Redis', () => {
     expect(lag).toBeGreaterThanOrEqual(1);
     await queue.obliterate({ force: true });
   });
+
+  it('reports every state of job_queue_jobs: active 0 while jobs wait, 1 while one runs', async () => {
+    const name = `${QUEUE}-states`;
+    const queue = new Queue(name, { connection });
+    closers.push(() => queue.close());
+    await queue.obliterate({ force: true });
+    const registry = new Registry();
+    bullmqQueueMetrics(queue, { registry });
+    const states = async (): Promise<Record<string, number>> => {
+      const text = await registry.metrics();
+      const out: Record<string, number> = {};
+      for (const m of text.matchAll(/^job_queue_jobs\{queue="[^"]+",state="(\w+)"\} (\d+)$/gm))
+        out[m[1]!] = Number(m[2]);
+      return out;
+    };
+    await queue.add('ok', {});
+    await queue.add('held', {});
+    await queue.add('bad', {});
+    await queue.add('later', {}, { delay: 60_000 });
+    expect(await states()).toEqual({
+      waiting: 3,
+      active: 0,
+      delayed: 1,
+      failed: 0,
+      completed: 0,
+      paused: 0,
+    });
+
+    // One job at a time; the 'held' one runs until the test lets it go.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let running!: () => void;
+    const heldRunning = new Promise<void>((resolve) => (running = resolve));
+    const worker = new Worker(
+      name,
+      async (job) => {
+        if (job.name === 'held') {
+          running();
+          await released;
+        }
+        if (job.name === 'bad') throw new Error('bad job');
+      },
+      { connection, concurrency: 1 },
+    );
+    closers.push(() => worker.close());
+    await heldRunning;
+    expect(await states()).toMatchObject({ waiting: 1, active: 1, completed: 1, delayed: 1 });
+    release();
+    await waitFor(async () => (await states()).failed === 1, 10_000, 'the bad job failed');
+    expect(await states()).toEqual({
+      waiting: 0,
+      active: 0,
+      delayed: 1,
+      failed: 1,
+      completed: 2,
+      paused: 0,
+    });
+
+    await worker.close();
+    await queue.pause();
+    await queue.add('parked', {});
+    // A paused queue's jobs: BullMQ 5 keeps them in its wait list (older lines in a paused one).
+    const parked = await states();
+    expect((parked.waiting ?? 0) + (parked.paused ?? 0)).toBe(1);
+    await queue.obliterate({ force: true });
+  }, 30_000);
 });

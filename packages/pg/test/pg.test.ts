@@ -40,6 +40,13 @@ afterAll(async () => {
   await Promise.all(pools.splice(0).map((pool) => pool.end()));
 });
 
+/** A port on 127.0.0.1 where nothing listens (it was just released). */
+async function closedPort(): Promise<number> {
+  const running = await listen(() => {});
+  await running.close();
+  return running.port;
+}
+
 function newPool(max: number): pg.Pool {
   const pool = new pg.Pool({ ...config, max });
   pools.push(pool);
@@ -105,6 +112,45 @@ describe('pg pool metrics and readiness, on the real PostgreSQL', () => {
     expect(v.get('db_client_connection_create_time_seconds_count{}')).toBe(2);
     expect(v.get('db_client_connection_wait_time_seconds_sum{}')).toBeGreaterThan(0.3);
   }, 30_000);
+
+  it.each([
+    ['a closed port', async () => ({ ...config, port: await closedPort() })],
+    ['a database that does not exist', async () => ({ ...config, database: 'obskit_no_such_db' })],
+  ])('counts no wait and no opened connection for a connect to %s', async (_what, target) => {
+    const registry = new Registry();
+    const pool = new pg.Pool({ ...(await target()), max: 2, connectionTimeoutMillis: 3000 });
+    pools.push(pool);
+    pgPoolMetrics(pool, { registry, poolName: 'broken' });
+    await expect(pool.query('SELECT 1')).rejects.toThrow();
+    await expect(pool.connect()).rejects.toThrow();
+    // The callback form too.
+    await new Promise<void>((resolve) =>
+      pool.connect((err) => {
+        expect(err).toBeInstanceOf(Error);
+        resolve();
+      }),
+    );
+    const v = await values(registry);
+    // A histogram nothing was observed in has no series yet.
+    expect(v.get('db_client_connection_wait_time_seconds_count{}') ?? 0).toBe(0);
+    expect(v.get('db_client_connection_create_time_seconds_count{}') ?? 0).toBe(0);
+    expect(v.get('db_client_connection_count{state=used}')).toBe(0);
+  });
+
+  it('answers 503 with the error in the check when SELECT 1 fails', async () => {
+    const pool = new pg.Pool({ ...config, database: 'obskit_no_such_db', max: 1 });
+    pools.push(pool);
+    const health = createHealth({
+      logger: quietLogger(),
+      shutdown: false,
+      checks: { database: pgCheck(pool, { timeoutMs: 3000 }) },
+    });
+    health.markStarted();
+    const down = await health.ready();
+    expect(down.statusCode).toBe(503);
+    expect(down.body.checks?.database).toMatchObject({ status: 'unhealthy', critical: true });
+    expect(down.body.checks?.database?.error).toContain('obskit_no_such_db');
+  });
 
   it('rejects a registry slot some other metric holds, and bad options', () => {
     const registry = new Registry();

@@ -75,6 +75,8 @@ const STANDARD_CODES = new Set([
   1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 1015,
 ]);
 
+const ignoreSocketError = (): void => {};
+
 /** The `code` label of a close code: bounded whatever the peer sends. */
 export function closeCodeLabel(code: unknown): string {
   if (typeof code !== 'number' || !Number.isInteger(code)) return 'other';
@@ -182,6 +184,10 @@ export function createWebSocketMetrics(options: WebSocketMetricsOptions): WebSoc
         c.sent.inc();
         return send.apply(this, args);
       } as WebSocketLike['send'];
+      // A client's protocol error (an invalid frame, a close code no peer may send) ends that
+      // connection, counted under its close code; it never crashes the process for want of an
+      // 'error' listener. The application's own listeners still run.
+      socket.on('error', ignoreSocketError);
       socket.once('close', (code: unknown) => {
         c.active.dec();
         c.duration.observe((performance.now() - start) / 1000);

@@ -1,6 +1,8 @@
 // WebSocket connections on both frameworks, with real `ws` clients on 127.0.0.1: @fastify/websocket
 // routes on Fastify, a `ws` WebSocketServer beside Express, both with the obskit umbrella.
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { connect as connectTcp } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import fastifyWebsocket from '@fastify/websocket';
 import { createLogger } from '@obskit/core';
@@ -234,6 +236,39 @@ describe.each(frameworks)('WebSocket connections on $name', ({ start }) => {
     ).toBe(0);
   });
 
+  it('lands real closes with non-standard codes in the bounded close-code labels', async () => {
+    const app = await start();
+    const route = '/chat/:room';
+    const closes = (code: string) => value(app.registry, 'websocket_closes_total', { route, code });
+    for (const code of [3001, 4321, 4999]) {
+      const { ws } = await connect(app.wsUrl(`c${code}`));
+      ws.close(code, 'custom');
+      await once(ws, 'close');
+    }
+    // 2999 is not a code a peer may send (RFC 6455 7.4): ws refuses to send it, so it goes out
+    // as a raw close frame, and the server fails the connection.
+    await rawClose(app.wsUrl('raw'), 2999);
+    await waitFor(
+      async () => (await closes('3000-3999')) === 1 && (await closes('4000-4999')) === 2,
+    );
+    await waitFor(
+      async () => (await value(app.registry, 'websocket_connections_active', { route })) === 0,
+    );
+    const text = await app.registry.metrics();
+    const codes = [...text.matchAll(/^websocket_closes_total\{[^}]*code="([^"]+)"/gm)].map(
+      (m) => m[1],
+    );
+    // Nothing but the standard codes and the three buckets: never 2999, 3001 or 4321.
+    for (const code of codes) expect(code).toMatch(/^(1\d{3}|3000-3999|4000-4999|other)$/);
+    expect(codes).not.toContain('2999');
+    expect(codes).not.toContain('4321');
+    // The raw 2999 close is one more close, under a bounded label.
+    const total = (
+      await app.registry.getSingleMetric('websocket_closes_total')?.get()
+    )?.values.reduce((n, v) => n + v.value, 0);
+    expect(total).toBe(4);
+  });
+
   it('1,000 connections opened and closed leave the gauge at 0 and no new series', async () => {
     const app = await start();
     const first = await connect(app.wsUrl('warm'));
@@ -310,3 +345,23 @@ describe('bounds and options', () => {
     ).rejects.toThrow(/@fastify\/websocket/);
   });
 });
+
+/** Opens a WebSocket by hand and sends a masked close frame with `code`, as a client may not. */
+async function rawClose(url: string, code: number): Promise<void> {
+  const { hostname, port, pathname } = new URL(url);
+  const socket = connectTcp(Number(port), hostname);
+  await once(socket, 'connect');
+  socket.write(
+    `GET ${pathname} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+  );
+  let head = '';
+  while (!head.includes('\r\n\r\n')) head += String((await once(socket, 'data'))[0]);
+  expect(head).toMatch(/^HTTP\/1\.1 101/);
+  const mask = randomBytes(4);
+  const payload = Buffer.from([code >> 8, code & 0xff]);
+  for (let i = 0; i < payload.length; i++) payload[i]! ^= mask[i % 4]!;
+  socket.write(Buffer.concat([Buffer.from([0x88, 0x80 | payload.length]), mask, payload]));
+  socket.on('error', () => {});
+  await once(socket, 'close');
+}
