@@ -225,8 +225,16 @@ describe('demo API and worker, end to end', () => {
       'the long job to start',
     );
     await postJob(api.url, { type: 'email' });
-    await new Promise((r) => setTimeout(r, 1100));
-    const text = await (await fetch(`${worker.url}/metrics`)).text();
+    // The lag is the waiting job's age: read until it is over a second old.
+    let text = '';
+    await waitFor(
+      async () => {
+        text = await (await fetch(`${worker.url}/metrics`)).text();
+        return (metric(text, 'job_queue_oldest_waiting_age_seconds{queue="jobs"}') ?? 0) > 1;
+      },
+      5000,
+      'a lag over a second',
+    );
     expect(metric(text, 'job_queue_jobs{queue="jobs",state="active"}')).toBe(1);
     expect(metric(text, 'job_queue_jobs{queue="jobs",state="waiting"}')).toBe(1);
     expect(metric(text, 'job_queue_depth{queue="jobs"}')).toBe(1);

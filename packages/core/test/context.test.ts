@@ -26,6 +26,7 @@ describe('request context', () => {
   it('survives await, timers, immediates and stream callbacks', async () => {
     const seen = await runWithRequestContext({ reqId: 'r-1' }, async () => {
       const ids: (string | undefined)[] = [];
+      // Timers are what the context must survive here.
       await sleep(5);
       ids.push(getRequestContext()?.reqId);
       await new Promise<void>((resolve) =>
@@ -99,6 +100,7 @@ describe('request context', () => {
     app.use(express.json());
     app.post('/echo', async (req, res) => {
       const before = getRequestContext()?.reqId;
+      // Requests interleave at random across timers: the behaviour under test.
       await sleep(Math.random() * 10);
       await new Promise((resolve) => setTimeout(resolve, 1));
       res.json({
@@ -134,6 +136,7 @@ describe('request context', () => {
     });
     const hookSeen = new Map<string, string | undefined>();
     app.addHook('preHandler', async (request) => {
+      // Interleaving across timers is the behaviour under test.
       await sleep(1);
       hookSeen.set(String(request.headers['x-id']), getRequestContext()?.reqId);
     });

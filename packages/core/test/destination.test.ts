@@ -131,9 +131,11 @@ describe('logDestination', () => {
   // Real processes on the built package: standard output is a pipe, as under Kubernetes.
   const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
   function run(body: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    // The exit flush's bound (500 ms by default, tested on its own below) is raised here: on a
+    // loaded machine the test's end of the pipe can go unread for longer than that.
     const script = `
-      const { createLogger } = await import(process.argv[1]);
-      const log = createLogger({ service: 'child' });
+      const { createLogger, logDestination } = await import(process.argv[1]);
+      const log = createLogger({ service: 'child', destination: logDestination({ exitFlushMs: 10000 }) });
       ${body}
     `;
     return new Promise((resolve) => {

@@ -1,4 +1,4 @@
-import { listen } from '@obskit/test-support';
+import { listen, waitFor } from '@obskit/test-support';
 import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import { expressRouteTemplate, onResponseDone, trackExpressMounts } from '../src/internal.js';
@@ -48,9 +48,11 @@ describe('expressRouteTemplate', () => {
       '/nope',
       '/v1/nope',
     ]) {
+      const before = routes.length;
       await (await fetch(url + path)).text();
+      // Read when the response is done, which may come just after the client has the body.
+      await waitFor(() => routes.length > before, 5000, `the route of ${path}`);
     }
-    await new Promise((r) => setTimeout(r, 20));
     expect(routes).toEqual([
       '/v1/users/:id',
       '/v2/tenants/:tenant/users/:id',

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   createLogger,
   requestContextOf,
+  requestLogger,
   runInRequestContext,
   runWithRequestContext,
 } from '../src/internal.js';
@@ -87,6 +88,37 @@ describe('createLogger', () => {
     });
     expect(outside).not.toHaveProperty('reqId');
     expect(outside).not.toHaveProperty('trace_id');
+  });
+
+  it('writes the request id as ECS http.request.id (and trace ids as ECS fields) with ecs: true', () => {
+    const sink = logSink();
+    const log = createLogger({ service: 's', ecs: true, destination: sink.stream });
+    runWithRequestContext(
+      {
+        reqId: 'ecs-1',
+        traceId: '0af7651916cd43dd8448eb211c80319c',
+        spanId: 'b7ad6b7169203331',
+        traceFlags: '01',
+      },
+      () => log.info('from the context'),
+    );
+    requestLogger(log, 'ecs-2').info('from the request logger');
+    const [fromContext, fromChild] = sink.lines();
+    expect(fromContext).toMatchObject({
+      'http.request.id': 'ecs-1',
+      'trace.id': '0af7651916cd43dd8448eb211c80319c',
+      'span.id': 'b7ad6b7169203331',
+      'log.level': 'info',
+      message: 'from the context',
+    });
+    expect(fromChild).toMatchObject({
+      'http.request.id': 'ecs-2',
+      message: 'from the request logger',
+    });
+    for (const line of [fromContext, fromChild]) {
+      expect(line).not.toHaveProperty('reqId');
+      expect(line).not.toHaveProperty('trace_id');
+    }
   });
 
   it('redacts authorization, cookie and set-cookie by default, and extra paths', () => {

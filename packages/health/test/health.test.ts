@@ -125,6 +125,7 @@ describe.each(frameworks)('$name', (framework) => {
       checks: {
         db: async () => {
           runs++;
+          // A check that takes a while, so the ten probes overlap it: the behaviour under test.
           await sleep(100);
         },
       },

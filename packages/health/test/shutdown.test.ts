@@ -71,6 +71,8 @@ function keepAliveLoad(url: string, connections: number) {
     }
   });
   return {
+    /** Answers so far. */
+    answered: () => [...statuses.values()].reduce((n, v) => n + v, 0),
     async stop() {
       running = false;
       await Promise.all(loops);
@@ -87,7 +89,7 @@ describe.each(['fastify', 'express'])('graceful shutdown on %s', (framework) => 
       status: r.status,
       text: await r.text(),
     }));
-    await sleep(50);
+    await waitFor(() => service.markers().includes('SLOW started'), 5000, 'the slow request');
     service.child.kill('SIGTERM');
     await waitFor(() => service.markers().includes('START HOOK ran'), 5000, 'the shutdown start');
     const ready = await fetch(`${service.url}/health/ready`);
@@ -110,13 +112,15 @@ describe.each(['fastify', 'express'])('graceful shutdown on %s', (framework) => 
   it('keeps keep-alive clients served across SIGTERM: no reset, no 5xx, Connection: close from the signal on', async () => {
     const service = await startService(framework, { DRAIN_MS: '1500', SLOW_MS: '2000' });
     const load = keepAliveLoad(service.url, 8);
-    await sleep(300);
+    // Every client connected and answered before the signal.
+    await waitFor(() => load.answered() >= 40, 5000, 'the load to run');
     const slow = fetch(`${service.url}/slow`).then((r) => r.status);
     service.child.kill('SIGTERM');
     await waitFor(() => service.markers().includes('START HOOK ran'), 5000, 'the shutdown start');
     expect((await fetch(`${service.url}/health/ready`)).status).toBe(503);
     expect((await fetch(`${service.url}/health/live`)).status).toBe(200);
-    // Load on through most of the drain, as a load balancer does until it sees readiness fail.
+    // Load on through most of the drain (1500 ms), as a load balancer does until it sees
+    // readiness fail: this wait is the behaviour under test, well inside the drain delay.
     await sleep(900);
     const { statuses, failures, closesSeen } = await load.stop();
     expect(failures).toEqual([]);

@@ -13,6 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createHttpMetrics } from '../src/index.js';
 import {
   frameworks,
+  slowRoute,
   parseMetrics,
   SPAN_ID,
   TRACE_ID,
@@ -22,6 +23,7 @@ import {
 
 const closers: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
+  slowRoute.reset();
   await Promise.all(closers.splice(0).map((close) => close()));
 });
 
@@ -44,17 +46,13 @@ async function scrape(
   };
 }
 
-/** Starts /slow and destroys the socket after a while, as an impatient client does. */
-function abortSlow(url: string): Promise<void> {
-  return new Promise((resolve) => {
-    const req = httpRequest(`${url}/slow`);
-    req.on('error', () => resolve());
-    req.end();
-    setTimeout(() => {
-      req.destroy();
-      resolve();
-    }, 100);
-  });
+/** Starts /slow and destroys the socket once the server has it, as an impatient client does. */
+async function abortSlow(url: string): Promise<void> {
+  const req = httpRequest(`${url}/slow`);
+  req.on('error', () => undefined);
+  req.end();
+  await slowRoute.arrived;
+  req.destroy();
 }
 
 async function freePort(): Promise<number> {
@@ -343,17 +341,26 @@ describe.each(frameworks)('$name', (framework) => {
     await fetch(`${url}/users/1`, { headers: { 'x-test-trace': '0' } });
     const unsampled = parseMetrics((await scrape(url, 'application/openmetrics-text')).text);
     expect(unsampled.filter((s) => s.exemplar !== undefined)).toEqual([]);
+    slowRoute.release();
     await fetch(`${url}/slow`, { headers: { 'x-test-trace': '1' } });
     const sampled = parseMetrics((await scrape(url, 'application/openmetrics-text')).text);
     const counter = sampled.find(
       (s) => s.name === 'http_requests_total' && s.labels.route === '/slow',
     );
-    // `{trace_id="…",span_id="…"} 1 <timestamp>`: the increment, not the 1 s duration.
+    // `{trace_id="…",span_id="…"} 1 <timestamp>`: the increment, not the duration.
     expect(counter?.exemplar).toMatch(/^\{[^}]*\} 1 \d+(\.\d+)?$/);
+    // A bucket's exemplar holds the observed duration: the one /slow request's, its whole sum.
     const bucket = sampled.find(
-      (s) => s.name === 'http_request_duration_seconds_bucket' && s.exemplar !== undefined,
+      (s) =>
+        s.name === 'http_request_duration_seconds_bucket' &&
+        s.labels.route === '/slow' &&
+        s.exemplar !== undefined,
     );
-    expect(Number(bucket?.exemplar?.split(' ')[1])).toBeGreaterThan(0.9);
+    const sum = sampled.find(
+      (s) => s.name === 'http_request_duration_seconds_sum' && s.labels.route === '/slow',
+    )?.value;
+    expect(sum).toBeGreaterThan(0);
+    expect(Number(bucket?.exemplar?.split(' ')[1])).toBeCloseTo(sum!, 9);
   });
 
   it('passes promtool check metrics', async () => {

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { requestContextOf, runInRequestContext } from '@obskit/core/internal';
-import { listen, sleep } from '@obskit/test-support';
+import { gate, listen } from '@obskit/test-support';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import Fastify from 'fastify';
 import type { Registry } from 'prom-client';
@@ -8,6 +8,8 @@ import { metrics as expressMetrics } from '../src/express.js';
 import { metrics as fastifyMetrics } from '../src/fastify.js';
 import type { HttpMetricsOptions } from '../src/index.js';
 
+/** /slow waits here until the test releases it (see `gate`). */
+export const slowRoute = gate();
 export interface Sample {
   name: string;
   labels: Record<string, string>;
@@ -79,7 +81,7 @@ export const frameworks: Framework[] = [
         throw new Error('boom');
       });
       app.get('/slow', async () => {
-        await sleep(1000);
+        await slowRoute.reached();
         return 'late';
       });
       // A response that fails before its head is sent.
@@ -125,8 +127,8 @@ export const frameworks: Framework[] = [
         throw new Error('boom');
       });
       app.get('/slow', async (_req, res) => {
-        await sleep(1000);
-        res.send('late');
+        await slowRoute.reached();
+        if (!res.destroyed) res.send('late');
       });
       app.get('/destroyed', (_req, res) => {
         res.destroy(new Error('lost the backend'));

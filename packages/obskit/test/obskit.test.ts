@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { createLogger, type Logger } from '@obskit/core';
-import { listen, logSink, sleep, waitFor, type LogSink } from '@obskit/test-support';
+import { gate, listen, logSink, waitFor, type LogSink } from '@obskit/test-support';
 import { SpanKind } from '@opentelemetry/api';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -18,7 +18,12 @@ afterAll(async () => {
 });
 beforeEach(() => exporter.reset());
 const closers: (() => Promise<unknown>)[] = [];
+
+// The /slow handlers wait here until the test lets them go, so that a client aborts once the
+// server has its request, not after a guessed time.
+const slowRoute = gate();
 afterEach(async () => {
+  slowRoute.reset();
   await Promise.all(closers.splice(0).map((close) => close()));
 });
 
@@ -60,7 +65,8 @@ function routes(logger: () => Logger) {
   return {
     user: async (id: string) => {
       logger().info({ id }, 'loading user');
-      await sleep(1);
+      // An async hop: the request context must survive it.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       return { id };
     },
   };
@@ -130,7 +136,7 @@ const frameworks = [
         async () => ({ ok: true }),
       );
       app.get('/slow', async () => {
-        await sleep(300);
+        await slowRoute.reached();
         return { slow: true };
       });
       await app.listen({ port: 0, host: '127.0.0.1' });
@@ -182,7 +188,7 @@ const frameworks = [
         res.json(await useRequestLogger(req.log));
       });
       app.get('/slow', async (_req, res) => {
-        await sleep(300);
+        await slowRoute.reached();
         if (!res.destroyed) res.json({ slow: true });
       });
       app.use(o.errors());
@@ -204,7 +210,11 @@ describe.each(frameworks)('obskit on $name', (framework) => {
     const { url, sink } = await framework.start();
     const response = await fetch(`${url}/log`, { headers: { 'x-request-id': 'req-log' } });
     expect(await response.json()).toEqual({ ok: true });
-    await sleep(20);
+    await waitFor(
+      () => exporter.getFinishedSpans().some((s) => s.name === 'GET /log'),
+      5000,
+      'the server span',
+    );
     const server = exporter
       .getFinishedSpans()
       .find((s) => s.kind === SpanKind.SERVER && s.name === 'GET /log');
@@ -231,7 +241,11 @@ describe.each(frameworks)('obskit on $name', (framework) => {
     expect(response.headers.get('x-request-id')).toBe('req-abc');
     expect(await response.json()).toEqual({ id: '7' });
     await fetch(`${url}/boom`, { headers: { 'x-request-id': 'req-boom' } });
-    await sleep(20);
+    await waitFor(
+      () => sink.lines().filter((l) => l.msg === 'request completed').length >= 2,
+      5000,
+      'both access lines',
+    );
 
     const server = exporter
       .getFinishedSpans()
@@ -280,9 +294,17 @@ describe.each(frameworks)('obskit on $name', (framework) => {
     await (await fetch(`${url}/boom`)).text();
     const controller = new AbortController();
     const aborted = fetch(`${url}/slow`, { signal: controller.signal });
-    setTimeout(() => controller.abort(), 100);
+    await slowRoute.arrived;
+    controller.abort();
     await expect(aborted).rejects.toThrow();
-    await sleep(400);
+    await waitFor(
+      () => sink.lines().some((l) => l.msg === 'request completed' && l.path === '/slow'),
+      5000,
+      'the aborted request ended',
+    );
+    // The handler finishes after its client went away: nothing more is recorded for it.
+    slowRoute.release();
+    await new Promise<void>((resolve) => setImmediate(resolve));
 
     const spans = exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.SERVER);
     const boom = spans.find((s) => s.name === 'GET /boom');
@@ -420,7 +442,7 @@ describe.each(frameworks)('obskit on $name', (framework) => {
       5000,
       'two access lines',
     );
-    await sleep(20);
+    // The requests ran one after the other: a line for the quiet one would be in already.
     const access = sink.lines().filter((l) => l.msg === 'request completed');
     expect(access.map((l) => [l.path, l.level])).toEqual([
       ['/nowhere', 'warn'],
@@ -439,7 +461,7 @@ describe.each(frameworks)('obskit on $name', (framework) => {
       5000,
       'the app span',
     );
-    await sleep(20);
+    // The endpoint requests came first, one after the other: a span of theirs would be in already.
     const names = exporter
       .getFinishedSpans()
       .filter((s) => s.kind === SpanKind.SERVER)

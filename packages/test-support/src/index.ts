@@ -142,3 +142,41 @@ export async function otlpReceiver(): Promise<{
   return { url: running.url, spans, close: running.close };
 }
 export { httpRequestsAnnounced } from './http-announced.js';
+
+/**
+ * A handler that waits for the test: `reached()` (awaited in the handler) resolves `arrived`
+ * and holds until `release()`. A test then acts (aborts its client, say) once the server has the
+ * request, instead of after a guessed time. `reset()` releases what waits and starts again.
+ */
+export interface Gate {
+  readonly arrived: Promise<void>;
+  reached(): Promise<void>;
+  release(): void;
+  reset(): void;
+}
+
+export function gate(): Gate {
+  let arrive!: () => void;
+  let release!: () => void;
+  let arrived!: Promise<void>;
+  let released!: Promise<void>;
+  const start = () => {
+    arrived = new Promise<void>((r) => (arrive = r));
+    released = new Promise<void>((r) => (release = r));
+  };
+  start();
+  return {
+    get arrived() {
+      return arrived;
+    },
+    reached() {
+      arrive();
+      return released;
+    },
+    release: () => release(),
+    reset() {
+      release();
+      start();
+    },
+  };
+}

@@ -1,5 +1,5 @@
 import { createLogger } from '@obskit/core';
-import { listen, logSink, type LogSink } from '@obskit/test-support';
+import { gate, listen, logSink, type LogSink } from '@obskit/test-support';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import Fastify from 'fastify';
 import { get as httpGet } from 'node:http';
@@ -8,6 +8,9 @@ import { suppressTracing } from '@opentelemetry/core';
 import { tracing as expressTracing, tracingErrors } from '../src/express.js';
 import { tracing as fastifyTracing, type TracingPluginOptions } from '../src/fastify.js';
 import { injectTraceContext, withSpan, type TraceCarrier } from '../src/index.js';
+
+/** /slow waits here until the test releases it (see `gate`). */
+export const slowRoute = gate();
 
 /** Calls `url` with fetch and with http.get; resolves with the headers each call carried. */
 export async function callOut(
@@ -73,7 +76,7 @@ export const frameworks = [
         throw new TypeError('bad thing');
       });
       app.get('/slow', async () => {
-        await new Promise((resolve) => setTimeout(resolve, 1000));
+        await slowRoute.reached();
         return 'late';
       });
       await app.register(async (v1) => v1.get('/items/:id', async () => 'item'), { prefix: '/v1' });
@@ -117,7 +120,7 @@ export const frameworks = [
         throw new TypeError('bad thing');
       });
       app.get('/slow', async (_req, res) => {
-        await new Promise((resolve) => setTimeout(resolve, 1000));
+        await slowRoute.reached();
         if (!res.destroyed) res.send('late');
       });
       const v1 = express.Router();

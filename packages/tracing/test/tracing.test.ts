@@ -2,17 +2,10 @@ import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { createLogger } from '@obskit/core';
 import { createServer } from 'node:http';
-import {
-  httpRequestsAnnounced,
-  listen,
-  logSink,
-  quietLogger,
-  sleep,
-  waitFor,
-} from '@obskit/test-support';
+import { httpRequestsAnnounced, listen, logSink, quietLogger, waitFor } from '@obskit/test-support';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runWithTraceContext, startTracing, withSpan, type TracingHandle } from '../src/index.js';
-import { frameworks, type Running } from './support.js';
+import { frameworks, slowRoute, type Running } from './support.js';
 
 const exporter = new InMemorySpanExporter();
 let handle: TracingHandle;
@@ -31,6 +24,7 @@ afterAll(async () => {
 const closers: (() => Promise<unknown>)[] = [];
 beforeEach(() => exporter.reset());
 afterEach(async () => {
+  slowRoute.reset();
   await Promise.all(closers.splice(0).map((close) => close()));
 });
 
@@ -54,14 +48,9 @@ const PARENT_TRACE = '0af7651916cd43dd8448eb211c80319c';
 const PARENT_SPAN = 'b7ad6b7169203331';
 
 async function serverSpans(count = 1): Promise<ReadableSpan[]> {
-  for (let i = 0; i < 100; i++) {
-    const spans = exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.SERVER);
-    if (spans.length >= count) return spans;
-    await sleep(10);
-  }
-  throw new Error(
-    `expected ${count} server spans, got ${exporter.getFinishedSpans().length} spans`,
-  );
+  const spans = () => exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.SERVER);
+  await waitFor(() => spans().length >= count, 5000, `${count} server span(s)`);
+  return spans();
 }
 
 describe.each(frameworks)('$name', (framework) => {
@@ -167,7 +156,8 @@ describe.each(frameworks)('$name', (framework) => {
     const { url } = await start();
     const controller = new AbortController();
     const aborted = fetch(`${url}/slow`, { signal: controller.signal });
-    setTimeout(() => controller.abort(), 100);
+    await slowRoute.arrived;
+    controller.abort();
     await expect(aborted).rejects.toThrow();
     const [span] = await serverSpans();
     expect(span?.name).toBe('GET /slow');
@@ -190,8 +180,9 @@ describe.each(frameworks)('$name', (framework) => {
     const byPredicate = await start({ ignore: (req) => req.headers['x-synthetic'] === '1' });
     await (await fetch(`${byPredicate.url}/users/2`, { headers: { 'x-synthetic': '1' } })).text();
     await (await fetch(`${byPredicate.url}/users/3`)).text();
+    // One request after the other: by the time the last one's span is in, an ignored one's
+    // would be too.
     const spans = await serverSpans(2);
-    await sleep(50);
     const paths = exporter
       .getFinishedSpans()
       .filter((s) => s.kind === SpanKind.SERVER)
