@@ -94,7 +94,13 @@ export function bullmqQueueStats(queue: QueueLike): () => Promise<QueueStats> {
 
 export interface QueueMetricsOptions {
   registry: Registry;
-  /** Where a failing scrape-time read is reported (once, at warn). */
+  /**
+   * How long the Redis reads may take at a scrape before the queue's series are left out of it
+   * (counted in `obskit_scrape_errors_total{source="job_queue"}`): a queue on an unreachable
+   * Redis never holds up `/metrics`. Default 1000 ms.
+   */
+  scrapeTimeoutMs?: number;
+  /** Where a failing scrape-time read is reported (once, at warn, and once when it recovers). */
   logger?: WarnLogger;
 }
 
@@ -109,6 +115,7 @@ export function bullmqQueueMetrics(queue: QueueLike, options: QueueMetricsOption
     registry: options.registry,
     queue: queue.name,
     queueStats: bullmqQueueStats(queue),
+    ...(options.scrapeTimeoutMs === undefined ? {} : { scrapeTimeoutMs: options.scrapeTimeoutMs }),
     ...(options.logger === undefined ? {} : { logger: options.logger }),
   });
 }

@@ -273,4 +273,65 @@ describe('BullMQ through obskit, on the real Redis', () => {
     expect((parked.waiting ?? 0) + (parked.paused ?? 0)).toBe(1);
     await queue.obliterate({ force: true });
   }, 30_000);
+
+  it.each(['fastify', 'express'])(
+    'answers /metrics in time on %s with a queue on an unreachable Redis, the healthy queue kept',
+    async (framework) => {
+      const closed = await listen(() => {});
+      await closed.close();
+      const dead = new Queue(`${QUEUE}-dead`, {
+        connection: { host: '127.0.0.1', port: closed.port, retryStrategy: () => 200 },
+      });
+      dead.on('error', () => undefined); // ECONNREFUSED, again and again
+      const healthy = new Queue(`${QUEUE}-healthy`, { connection });
+      closers.push(
+        () => healthy.close(),
+        async () => void dead.disconnect(),
+      );
+      await healthy.obliterate({ force: true });
+      await healthy.add('a', {});
+      const sink = logSink();
+      const logger = createLogger({ service: 'queues', destination: sink.stream });
+      const options = {
+        service: 'queues',
+        logger,
+        tracing: { exporter: 'none' as const },
+        health: { shutdown: false as const },
+      };
+      let url: string;
+      let registry: Registry;
+      if (framework === 'fastify') {
+        const app = Fastify(obskitServerOptions(options));
+        await app.register(fastifyObskit, options);
+        await app.listen({ port: 0, host: '127.0.0.1' });
+        closers.push(() => app.close());
+        url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+        registry = app.metrics.registry;
+      } else {
+        const o = expressObskit(options);
+        const app = express();
+        app.use(o);
+        const running = await listen(app);
+        closers.push(running.close);
+        url = running.url;
+        registry = o.metrics!.registry;
+      }
+      bullmqQueueMetrics(dead, { registry, logger, scrapeTimeoutMs: 300 });
+      bullmqQueueMetrics(healthy, { registry, logger, scrapeTimeoutMs: 300 });
+      const started = performance.now();
+      const response = await fetch(`${url}/metrics`);
+      const text = await response.text();
+      expect(response.status).toBe(200);
+      expect(performance.now() - started).toBeLessThan(3000);
+      expect(text).toContain(`job_queue_jobs{queue="${QUEUE}-healthy",state="waiting"} 1`);
+      expect(text).not.toContain(`job_queue_jobs{queue="${QUEUE}-dead"`);
+      expect(text).toContain(
+        `obskit_scrape_errors_total{source="job_queue",name="${QUEUE}-dead",reason="timeout"} 1`,
+      );
+      const warned = sink.lines().filter((l) => l.level === 'warn' && l.name === `${QUEUE}-dead`);
+      expect(warned).toHaveLength(1);
+      await healthy.obliterate({ force: true });
+    },
+    20_000,
+  );
 });

@@ -36,3 +36,10 @@ export type {
   MetricsResponse,
 } from './types.js';
 export { Registry } from 'prom-client';
+export {
+  DEFAULT_SCRAPE_READING_TIMEOUT_MS,
+  registerScrapeErrors,
+  SCRAPE_ERRORS,
+  scrapeReading,
+} from './scrape-reading.js';
+export type { ScrapeReadingOptions } from './scrape-reading.js';

@@ -1,14 +1,19 @@
 import {
   bucketsOption,
-  guardAsyncCallback,
   invalidOption,
   optionFunction,
+  optionNumber,
   optionObject,
   optionString,
   type WarnLogger,
 } from '@obskit/core/internal';
 import { Registry, type Gauge } from 'prom-client';
 import { getOrCreateCounter, getOrCreateGauge, getOrCreateHistogram } from './registry.js';
+import {
+  DEFAULT_SCRAPE_READING_TIMEOUT_MS,
+  registerScrapeErrors,
+  scrapeReading,
+} from './scrape-reading.js';
 
 export type JobStatus = 'success' | 'failure';
 
@@ -49,6 +54,11 @@ export interface JobMetricsOptions {
   /** Duration buckets in seconds. Default 10 ms to 10 min. */
   buckets?: number[];
   prefix?: string;
+  /**
+   * How long `queueStats` / `queueDepth` may take at scrape time before their series are left
+   * out of that scrape (counted in `obskit_scrape_errors_total`). Default 1000 ms.
+   */
+  scrapeTimeoutMs?: number;
   /** Where a failing `queueDepth` is reported (once, at warn). Default: obskit's own logger. */
   logger?: WarnLogger;
 }
@@ -117,15 +127,6 @@ function readGauge<T>(
 
 const finite = (n: unknown): n is number => typeof n === 'number' && Number.isFinite(n);
 
-// One read per scrape for the gauges that share it: concurrent callers share the pending read.
-function singleFlight<T>(read: () => Promise<T>): () => Promise<T> {
-  let pending: Promise<T> | undefined;
-  return () =>
-    (pending ??= read().finally(() => {
-      pending = undefined;
-    }));
-}
-
 /**
  * `jobs_total`, `job_duration_seconds`, `jobs_in_progress`, `job_step_duration_seconds`, and, read
  * at scrape time, `job_queue_depth`, `job_queue_jobs{queue,state}` and
@@ -171,13 +172,26 @@ export function createJobMetrics(options: JobMetricsOptions): JobMetrics {
     options.queueStats,
     'jobs.queueStats',
   );
+  const scrapeTimeoutMs = optionNumber(
+    options.scrapeTimeoutMs,
+    'jobs.scrapeTimeoutMs',
+    DEFAULT_SCRAPE_READING_TIMEOUT_MS,
+    { min: 1 },
+  );
+  const reading = {
+    registry,
+    source: 'job_queue',
+    name: queue,
+    timeoutMs: scrapeTimeoutMs,
+    logger,
+  };
   const stats =
     queueStats === undefined
       ? undefined
-      : singleFlight(guardAsyncCallback(queueStats, 'jobs.queueStats', undefined, logger));
+      : scrapeReading(queueStats, { ...reading, path: 'jobs.queueStats' });
   const depth =
     queueDepth !== undefined
-      ? guardAsyncCallback(queueDepth, 'jobs.queueDepth', undefined, logger)
+      ? scrapeReading(queueDepth, { ...reading, path: 'jobs.queueDepth' })
       : stats === undefined
         ? undefined
         : async () => (await stats())?.waiting;
@@ -217,6 +231,7 @@ export function createJobMetrics(options: JobMetricsOptions): JobMetrics {
       },
     ).set(queue, stats);
   }
+  if (depth !== undefined) registerScrapeErrors(registry, 'job_queue', queue);
   inProgress.set({ queue }, 0);
 
   const startJob = (): JobTimer => {

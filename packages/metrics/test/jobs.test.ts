@@ -103,7 +103,7 @@ describe('queue state', () => {
       'fine',
     ]);
     expect(warnings).toEqual([
-      'jobs.queueStats threw: redis down (obskit carries on; reported once)',
+      'jobs.queueStats (broken) failed: redis down; its series are left out of /metrics until it answers (counted in obskit_scrape_errors_total; said once)',
     ]);
   });
 });
