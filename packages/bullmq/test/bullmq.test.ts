@@ -13,6 +13,7 @@ import Fastify from 'fastify';
 import { Redis as IORedis } from 'ioredis';
 import { obskit as expressObskit } from 'obskit/express';
 import { obskit as fastifyObskit, obskitServerOptions } from 'obskit/fastify';
+import type {} from '@obskit/metrics/fastify';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bullmqQueueMetrics, withJobContext } from '../src/index.js';
