@@ -14,7 +14,7 @@ import {
   type PipelineStep,
 } from '@obskit/core/internal';
 import { runCheck, type ResolvedCheck } from './checks.js';
-import { createShutdown } from './shutdown.js';
+import { createShutdown, type ServerCloseHook } from './shutdown.js';
 import type {
   CheckResult,
   HealthBody,
@@ -59,6 +59,12 @@ export interface Health {
    * work (a worker's queue consumer) there.
    */
   onShutdownStart(hook: () => unknown): void;
+  /**
+   * Connections that are not HTTP requests (WebSockets), closed when the server starts closing
+   * after the drain delay and awaited with it; `pending()` names what is left for the timeout
+   * line. `@obskit/websocket` registers its connections here.
+   */
+  onServerClose(closer: ServerCloseHook): void;
   /** Per request, from the adapters: from the signal on, its response carries `Connection: close`. */
   track(req: IncomingMessage, res: ServerResponse): void;
   /** The same as `track`, as a step of the app's request pipeline (the adapters add it). */
@@ -297,6 +303,12 @@ export function createHealth(options: HealthOptions = {}): Health {
         throw invalidOption('health.onShutdownStart', 'a function', hook);
       }
       stopping.onShutdownStart(hook);
+    },
+    onServerClose(closer) {
+      if (closer === null || typeof closer !== 'object' || typeof closer.close !== 'function') {
+        throw invalidOption('health.onServerClose', 'an object with close()', closer);
+      }
+      stopping.onServerClose(closer);
     },
     setServerCloser: stopping.setServerCloser,
     shutdown: stopping.shutdown,

@@ -1,5 +1,6 @@
 export { createHealth, DEFAULT_PATHS } from './health.js';
 export { drainServer } from './shutdown.js';
+export type { ServerCloseHook } from './shutdown.js';
 export type { Health } from './health.js';
 export { eventLoopDelayCheck, heapUsedCheck, safeError } from './checks.js';
 export type {

@@ -26,10 +26,21 @@ export interface Shutdown {
   hold(name: string): () => void;
   onShutdown(hook: () => unknown): void;
   onShutdownStart(hook: () => unknown): void;
+  onServerClose(closer: ServerCloseHook): void;
   setServerCloser(close: () => Promise<void>): void;
   shutdown(reason?: string): Promise<void>;
   /** Removes the signal handlers, unless a shutdown is running (it removes them when done). */
   close(): void;
+}
+
+/**
+ * Connections the server's close waits for that are not HTTP requests (WebSockets): closed when
+ * the server starts closing, after the drain delay, and awaited with it. `pending` says what is
+ * still open, for the timeout line ("12 WebSocket connections").
+ */
+export interface ServerCloseHook {
+  close(): Promise<void> | void;
+  pending?(): string | undefined;
 }
 
 // The longest the log flush before exit may take, within the shutdown deadline.
@@ -60,6 +71,9 @@ export function createShutdown(settings: ShutdownSettings): Shutdown {
   let closeServer: (() => Promise<void>) | undefined;
   const holds = new Map<number, string>();
   let holdSeq = 0;
+  const serverClosers: ServerCloseHook[] = [];
+  // Requests the server's close waits for, for the timeout line.
+  let requestsInFlight = 0;
   const released: (() => void)[] = [];
   // Responses being written when the signal comes: they get `Connection: close` too.
   const inflight = new Set<ServerResponse>();
@@ -98,9 +112,18 @@ export function createShutdown(settings: ShutdownSettings): Shutdown {
       inflight.clear();
       log.info({ reason, drainDelayMs, timeoutMs }, 'shutdown: readiness now 503, draining');
       const deadline = setTimeout(() => {
+        const running = [
+          ...(requestsInFlight > 0 ? [`${requestsInFlight} in-flight request(s)`] : []),
+          ...[...holds.values()].map((name) => `held ${name}`),
+          ...serverClosers.map((c) => c.pending?.()).filter((x): x is string => !!x),
+        ];
         log.error(
-          { holds: [...holds.values()], serverClosing: closeServer !== undefined },
-          `shutdown: timed out after ${timeoutMs} ms, still running: ${[...holds.values()].join(', ') || 'in-flight requests'}`,
+          {
+            holds: [...holds.values()],
+            requestsInFlight,
+            serverClosing: closeServer !== undefined,
+          },
+          `shutdown: timed out after ${timeoutMs} ms, still running: ${running.join(', ') || 'the server close'}`,
         );
         if (exit) process.exit(1);
       }, timeoutMs);
@@ -108,13 +131,18 @@ export function createShutdown(settings: ShutdownSettings): Shutdown {
       // process must not end before the hooks ran or the deadline passed.
       await runHooks(startHooks, 'an onShutdownStart hook');
       if (drainDelayMs > 0) await new Promise((r) => setTimeout(r, drainDelayMs));
-      if (closeServer !== undefined) {
+      if (closeServer !== undefined || serverClosers.length > 0) {
         log.info('shutdown: closing the server, waiting for in-flight requests');
-        try {
-          await closeServer();
-        } catch (error) {
-          log.error({ err: error }, 'shutdown: closing the server failed');
-        }
+        const closing = [closeServer, ...serverClosers.map((c) => () => c.close())].map(
+          async (close) => {
+            try {
+              await close?.();
+            } catch (error) {
+              log.error({ err: error }, 'shutdown: closing the server failed');
+            }
+          },
+        );
+        await Promise.all(closing);
       }
       if (holds.size > 0) {
         log.info({ holds: [...holds.values()] }, 'shutdown: waiting for held work');
@@ -140,21 +168,23 @@ export function createShutdown(settings: ShutdownSettings): Shutdown {
     step: {
       order: STEP.drain,
       begin(_req, res) {
+        requestsInFlight++;
         if (shuttingDown) {
           if (!res.headersSent) res.setHeader('connection', 'close');
         } else inflight.add(res);
       },
       end(_req, res) {
+        requestsInFlight--;
         inflight.delete(res);
       },
     },
     track(req, res) {
+      requestsInFlight++;
       if (shuttingDown) {
         if (!res.headersSent) res.setHeader('connection', 'close');
-        return;
-      }
-      inflight.add(res);
+      } else inflight.add(res);
       onResponseDone(req, res, () => {
+        requestsInFlight--;
         inflight.delete(res);
       });
     },
@@ -174,6 +204,9 @@ export function createShutdown(settings: ShutdownSettings): Shutdown {
     },
     onShutdownStart(hook) {
       startHooks.push(hook);
+    },
+    onServerClose(closer) {
+      serverClosers.push(closer);
     },
     setServerCloser(close) {
       closeServer = close;

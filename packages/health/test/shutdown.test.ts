@@ -165,12 +165,20 @@ describe.each(['fastify', 'express'])('graceful shutdown on %s', (framework) => 
   });
 
   it('past the hard timeout it logs what is still running and exits 1', async () => {
-    const service = await startService(framework, { DRAIN_MS: '50', TIMEOUT_MS: '500' });
+    const service = await startService(framework, {
+      DRAIN_MS: '50',
+      TIMEOUT_MS: '500',
+      SLOW_MS: '5000',
+    });
     await (await fetch(`${service.url}/hold`)).text();
+    const slow = fetch(`${service.url}/slow`).catch(() => undefined);
+    await waitFor(() => service.markers().includes('SLOW started'), 5000, 'the slow request');
     service.child.kill('SIGTERM');
     const { code } = await service.exited;
+    await slow;
     expect(code).toBe(1);
-    expect(service.log()).toContain('still running: job-42');
+    // What was left, with counts: the request still being served and the held work by name.
+    expect(service.log()).toContain('still running: 1 in-flight request(s), held job-42');
     expect(service.markers()).not.toContain('HOOK started');
   });
 

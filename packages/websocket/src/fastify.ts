@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Registry } from 'prom-client';
 import {
+  closeOnShutdown,
   createWebSocketMetrics,
   echoRequestId,
   type WebSocketLike,
@@ -54,6 +55,8 @@ const plugin: FastifyPluginAsync<WebSocketPluginOptions> = async (fastify, optio
   const { requestIdHeader: _header, ...metricOptions } = options;
   const metrics = createWebSocketMetrics({ ...metricOptions, registry });
   fastify.decorate('websocketMetrics', metrics);
+  // obskit's graceful shutdown (the health plugin's) closes the connections after the drain.
+  closeOnShutdown(metrics, (app as { health?: Parameters<typeof closeOnShutdown>[1] }).health);
 
   // @fastify/websocket runs the upgrade request through Fastify's routing and hooks (request id,
   // server span, HTTP metrics) and marks it `request.ws`; its route template is kept for the

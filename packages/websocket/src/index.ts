@@ -32,6 +32,10 @@ import type { Registry } from 'prom-client';
 /** The parts of a `ws` WebSocket obskit reads. */
 export interface WebSocketLike extends EventEmitter {
   send(...args: never[]): unknown;
+  /** `ws`: a close frame with a code (1001 at shutdown). */
+  close?(code?: number, reason?: string): unknown;
+  /** `ws`: ends the connection without a close handshake. */
+  terminate?(): unknown;
 }
 
 /** The parts of a `ws` WebSocketServer obskit reads. */
@@ -63,6 +67,28 @@ export interface WebSocketMetrics {
   readonly registry: Registry;
   /** Counts a new connection, its messages both ways and its close. */
   track(socket: WebSocketLike, options: TrackOptions): void;
+  /** Connections open now. */
+  readonly open: number;
+  /**
+   * The graceful shutdown's part (health's `onServerClose`, which the plugin and
+   * `trackWebSocketServer` register with): every open connection gets a close frame 1001 (Going
+   * Away), one that has not closed after `graceMs` (default 2000) is terminated, connections
+   * opened from then on are closed at once; resolves when none is open.
+   */
+  closeAll(options?: { graceMs?: number; reason?: string }): Promise<void>;
+}
+
+/** Registers `metrics.closeAll` with a health instance's shutdown, when there is one. */
+export function closeOnShutdown(
+  metrics: WebSocketMetrics,
+  health:
+    | { onServerClose?(closer: { close(): Promise<void>; pending(): string | undefined }): void }
+    | undefined,
+): void {
+  health?.onServerClose?.({
+    close: () => metrics.closeAll(),
+    pending: () => (metrics.open > 0 ? `${metrics.open} WebSocket connection(s)` : undefined),
+  });
 }
 
 export const DEFAULT_CONNECTION_BUCKETS: readonly number[] = Object.freeze([
@@ -154,10 +180,40 @@ export function createWebSocketMetrics(options: WebSocketMetricsOptions): WebSoc
   };
   const tracer = () => trace.getTracer('@obskit/websocket');
 
+  // Every open connection, for the shutdown.
+  const sockets = new Set<WebSocketLike>();
+  let closing: { reason: string; drained: () => void } | undefined;
+  const goAway = (socket: WebSocketLike, reason: string): void => {
+    try {
+      socket.close?.(1001, reason);
+    } catch {
+      socket.terminate?.();
+    }
+  };
+
   return {
     registry,
+    get open() {
+      return sockets.size;
+    },
+    closeAll({ graceMs = 2000, reason = 'server shutting down' } = {}) {
+      return new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          resolve();
+        };
+        closing = { reason, drained: () => sockets.size === 0 && done() };
+        const timer = setTimeout(() => {
+          for (const socket of sockets) socket.terminate?.();
+        }, graceMs);
+        timer.unref();
+        if (sockets.size === 0) return done();
+        for (const socket of sockets) goAway(socket, reason);
+      });
+    },
     track(socket, { route: template, context, parent }) {
       const c = children(template);
+      sockets.add(socket);
       const start = performance.now();
       c.active.inc();
       c.total.inc();
@@ -189,6 +245,8 @@ export function createWebSocketMetrics(options: WebSocketMetricsOptions): WebSoc
       // 'error' listener. The application's own listeners still run.
       socket.on('error', ignoreSocketError);
       socket.once('close', (code: unknown) => {
+        sockets.delete(socket);
+        closing?.drained();
         c.active.dec();
         c.duration.observe((performance.now() - start) / 1000);
         closes.inc({ route: c.route, code: closeCodeLabel(code) });
@@ -216,6 +274,8 @@ export function createWebSocketMetrics(options: WebSocketMetricsOptions): WebSoc
               );
         bindEmitterToContext(socket, bound);
       }
+      // Opened while the server shuts down: told to go away at once.
+      if (closing !== undefined) goAway(socket, closing.reason);
     },
   };
 }
@@ -229,6 +289,11 @@ export interface WebSocketServerOptions extends WebSocketMetricsOptions {
    * Without it, the upgrade gets its request id (`requestId`) and trace context only.
    */
   middleware?: (req: never, res: never, next: (err?: unknown) => void) => void;
+  /**
+   * The health state whose graceful shutdown closes the connections (1001 after the drain delay;
+   * see `closeAll`). Default: the obskit middleware's (`o.health`), when `middleware` is given.
+   */
+  health?: Parameters<typeof closeOnShutdown>[1];
   /** Request ids for upgrade requests without `middleware` (`false`: none). */
   requestId?: RequestIdOptions | false;
   /** The header the request id is echoed in, in the 101 answer. Default `x-request-id`. */
@@ -269,6 +334,12 @@ export function trackWebSocketServer(
     throw invalidOption('websocket.server', 'a ws WebSocketServer', wss);
   }
   const metrics = createWebSocketMetrics(options);
+  closeOnShutdown(
+    metrics,
+    options.health ??
+      (options.middleware as { health?: Parameters<typeof closeOnShutdown>[1] } | undefined)
+        ?.health,
+  );
   const routeOption = options.route;
   if (
     routeOption !== undefined &&

@@ -3,6 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect as connectTcp } from 'node:net';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { IncomingMessage } from 'node:http';
 import fastifyWebsocket from '@fastify/websocket';
 import { createLogger } from '@obskit/core';
@@ -365,3 +367,37 @@ async function rawClose(url: string, code: number): Promise<void> {
   socket.on('error', () => {});
   await once(socket, 'close');
 }
+
+describe.each(['fastify', 'express'])(
+  'SIGTERM with open WebSocket connections on %s',
+  (framework) => {
+    it('sends each a close 1001 after the drain, runs the hooks with none open, exits 0', async () => {
+      const fixture = fileURLToPath(new URL('./fixtures/shutdown-app.mjs', import.meta.url));
+      const child = spawn(process.execPath, [fixture, framework], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let markers = '';
+      child.stderr?.on('data', (c: Buffer) => (markers += c.toString()));
+      const exited = once(child, 'exit');
+      try {
+        await waitFor(() => /LISTENING \d+/.test(markers), 10_000, `the service:\n${markers}`);
+        const port = /LISTENING (\d+)/.exec(markers)?.[1];
+        const clients = await Promise.all(
+          Array.from({ length: 50 }, (_, i) => connect(`ws://127.0.0.1:${port}/chat/r${i}`)),
+        );
+        const codes = clients.map(({ ws }) => once(ws, 'close').then(([code]) => code as number));
+        expect(await exchange(clients[0]!.ws, 'hi')).toBe('echo:hi');
+        const signalled = performance.now();
+        child.kill('SIGTERM');
+        expect(new Set(await Promise.all(codes))).toEqual(new Set([1001]));
+        const [code] = await exited;
+        expect(code, markers).toBe(0);
+        // Well within the 8 s deadline: the close frames, not the timeout, ended the shutdown.
+        expect(performance.now() - signalled).toBeLessThan(6000);
+        expect(markers).toContain('HOOK ran, open 0');
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+    }, 30_000);
+  },
+);
