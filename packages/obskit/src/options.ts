@@ -10,7 +10,7 @@ import {
   serviceIdentity,
   type Logger,
 } from '@obskit/core/internal';
-import type { HealthOptions } from '@obskit/health';
+import { HEALTH_DEFAULTS, type HealthOptions } from '@obskit/health';
 import { Registry, type HttpMetricsOptions } from '@obskit/metrics';
 import { Counter } from 'prom-client';
 import type { RequestIdOptions } from '@obskit/request-id';
@@ -96,6 +96,55 @@ function droppedLinesMetric(registry: Registry): void {
   });
 }
 
+/**
+ * `otel_spans_dropped_total{reason="export_failed"}` and `otel_span_export_failures_total`: the
+ * spans lost to exports that failed or timed out (a collector down or not answering), and those
+ * exports, from the tracing started in this process, read at scrape time.
+ */
+function spanDeliveryMetrics(registry: Registry): void {
+  const dropped = 'otel_spans_dropped_total';
+  if (existingMetric(registry, dropped, 'counter', 'obskit') === undefined) {
+    new Counter({
+      name: dropped,
+      help: 'Spans lost because their export failed or timed out, by reason.',
+      labelNames: ['reason'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc({ reason: 'export_failed' }, getTracingHandle()?.delivery?.failed ?? 0);
+      },
+    });
+  }
+  const failures = 'otel_span_export_failures_total';
+  if (existingMetric(registry, failures, 'counter', 'obskit') === undefined) {
+    new Counter({
+      name: failures,
+      help: 'Span exports that failed or timed out.',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(getTracingHandle()?.delivery?.failedExports ?? 0);
+      },
+    });
+  }
+}
+
+/**
+ * The graceful shutdown's last hook: pending spans flushed, within `ms` (a collector that is down
+ * or does not answer must not hold the exit past its deadline); what could not be sent is said.
+ */
+async function flushSpans(logger: Logger, ms: number): Promise<void> {
+  const handle = getTracingHandle();
+  if (handle === undefined) return;
+  const { completed, pending } = await handle.shutdownWithin(ms);
+  if (!completed) {
+    logger.warn(
+      { pending, flushMs: ms },
+      `shutdown: the span flush did not finish within ${ms} ms (the collector is down or does not answer); ${pending} span(s) not delivered`,
+    );
+  }
+}
+
 function accessLogOption(value: ObskitOptions['accessLog']): boolean | AccessLogOptions {
   if (value === undefined || typeof value === 'boolean') return value ?? true;
   optionObject(value, 'obskit.accessLog');
@@ -155,6 +204,7 @@ export function resolveOptions(options: ObskitOptions): ResolvedOptions {
         new Registry(),
     };
     droppedLinesMetric(metrics.registry as Registry);
+    spanDeliveryMetrics(metrics.registry as Registry);
   }
   if (metrics !== false && health !== false) {
     // One registry for both, so /metrics also shows health_check_status and _duration_seconds.
@@ -181,10 +231,21 @@ export function resolveOptions(options: ObskitOptions): ResolvedOptions {
                 ? false
                 : {
                     ...health.shutdown,
-                    // Flush pending spans after the other hooks (the database may log spans).
+                    // Flush pending spans after the other hooks (the database may log spans),
+                    // within a quarter of the deadline, 5 s at most.
                     onShutdown: [
                       ...[health.shutdown?.onShutdown ?? []].flat(),
-                      () => getTracingHandle()?.shutdown(),
+                      () =>
+                        flushSpans(
+                          logger,
+                          Math.min(
+                            5000,
+                            Math.floor(
+                              ((health.shutdown || undefined)?.timeoutMs ??
+                                HEALTH_DEFAULTS.shutdownTimeoutMs) / 4,
+                            ),
+                          ),
+                        ),
                     ],
                   },
           },

@@ -1,5 +1,6 @@
 export { getTracingHandle, startTracing } from './setup.js';
 export type { TracingHandle, TracingOptions } from './setup.js';
+export type { SpanDelivery } from './delivery.js';
 export {
   createServerTracing,
   noteRequestError,

@@ -45,6 +45,7 @@ import {
 } from './config.js';
 import { SharedContextManager } from './context-manager.js';
 import { traceOutgoingCalls } from './outgoing.js';
+import { DeliveryCounter, type SpanDelivery } from './delivery.js';
 
 // An incubating attribute in @opentelemetry/semantic-conventions (its `incubating` entry is not
 // meant for libraries), so spelled out here.
@@ -97,9 +98,17 @@ export interface TracingHandle {
   readonly enabled: boolean;
   /** Whether obskit's shared context manager is the registered one (one store per request). */
   readonly sharedContext?: boolean;
+  /** What became of the ended spans: exported, lost to failed exports, pending. */
+  readonly delivery?: SpanDelivery;
   forceFlush(): Promise<void>;
   /** Flushes pending spans and stops the SDK. Idempotent. */
   shutdown(): Promise<void>;
+  /**
+   * `shutdown()`, given at most `ms`: resolves when it is done or when the time is up, with
+   * whether it completed and how many spans were still pending (a collector that is down or does
+   * not answer keeps the flush from completing; the process need not wait for it).
+   */
+  shutdownWithin(ms: number): Promise<{ completed: boolean; pending: number }>;
 }
 
 const kHandle = Symbol.for('obskit.tracing.handle');
@@ -115,6 +124,7 @@ const noop: TracingHandle = {
   enabled: false,
   forceFlush: async () => {},
   shutdown: async () => {},
+  shutdownWithin: async () => ({ completed: true, pending: 0 }),
 };
 
 function isExporter(value: unknown): value is SpanExporter {
@@ -213,11 +223,17 @@ export function startTracing(options: TracingOptions = {}): TracingHandle {
         ...resourceAttributes,
       }),
     );
-  const spanProcessors: SpanProcessor[] = exporters.map((exporter) =>
-    processorKind === 'simple'
-      ? new SimpleSpanProcessor(exporter)
-      : new BatchSpanProcessor(exporter, options.batch),
-  );
+  // Every export's outcome is counted (lost spans are said and counted, never silent).
+  const delivery = new DeliveryCounter(exporters.length, logger);
+  const spanProcessors: SpanProcessor[] = [
+    delivery.processor(),
+    ...exporters.map((raw) => {
+      const exporter = delivery.wrap(raw);
+      return processorKind === 'simple'
+        ? new SimpleSpanProcessor(exporter)
+        : new BatchSpanProcessor(exporter, options.batch);
+    }),
+  ];
   const provider = new NodeTracerProvider({
     resource,
     sampler: samplerFromEnv(sampleRatio, env, warn),
@@ -264,7 +280,22 @@ export function startTracing(options: TracingOptions = {}): TracingHandle {
     provider,
     enabled: true,
     sharedContext,
+    delivery,
     forceFlush: () => provider.forceFlush(),
+    async shutdownWithin(ms) {
+      let timer: NodeJS.Timeout | undefined;
+      const completed = await Promise.race([
+        handle.shutdown().then(
+          () => true,
+          () => true,
+        ),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), ms);
+        }),
+      ]);
+      clearTimeout(timer);
+      return { completed, pending: delivery.pending };
+    },
     shutdown() {
       stopped ??= (async () => {
         for (const stop of stops) stop();
