@@ -36,7 +36,7 @@ export interface JobLike {
 export interface QueueLike {
   name: string;
   getJobCounts(...states: string[]): Promise<Record<string, number>>;
-  getWaiting(start?: number, end?: number): Promise<{ timestamp: number }[]>;
+  getWaiting(start?: number, end?: number): Promise<{ timestamp: number; delay?: number }[]>;
 }
 
 /** The parts of a BullMQ `Worker` whose events obskit counts. */
@@ -45,7 +45,13 @@ export interface WorkerLike {
   on(event: 'active', listener: (job: JobLike) => void): unknown;
   on(event: 'completed', listener: (job: JobLike) => void): unknown;
   on(event: 'failed', listener: (job: JobLike | undefined, error: Error) => void): unknown;
+  on(event: 'stalled', listener: (jobId: string, prev: string) => void): unknown;
+  on(event: 'closed', listener: () => void): unknown;
 }
+
+// Attempts timed at once by one worker, at most: past it the oldest is ended as a failure (an
+// attempt whose end never came), so the map never grows without bound.
+const MAX_TIMED_ATTEMPTS = 10_000;
 
 /**
  * `data` with the current trace context and request id under `_obskit`, for `queue.add()` inside
@@ -86,8 +92,11 @@ export function bullmqQueueStats(queue: QueueLike): () => Promise<QueueStats> {
       failed: counts.failed,
       completed: counts.completed,
       paused: counts.paused,
+      // A delayed job waits from when it became ready (created + its delay), not from its creation.
       oldestWaitingAgeSeconds:
-        first === undefined ? 0 : Math.max(0, (Date.now() - first.timestamp) / 1000),
+        first === undefined
+          ? 0
+          : Math.max(0, (Date.now() - first.timestamp - (first.delay ?? 0)) / 1000),
     };
   };
 }
@@ -129,7 +138,7 @@ export interface WorkerMetricsOptions {
 /**
  * Worker metrics from a BullMQ worker's events: `jobs_in_progress{queue}` between `active` and
  * `completed`/`failed`, `jobs_total{queue,status}` (`success`, `failure`: each failed attempt,
- * retried or not) and `job_duration_seconds{queue,status}`. Returns the job metrics, whose
+ * retried or not, stalled, or cut by a forced close) and `job_duration_seconds{queue,status}`. Returns the job metrics, whose
  * `step(name, fn)` times `job_step_duration_seconds` inside a processor.
  */
 export function bullmqWorkerMetrics(worker: WorkerLike, options: WorkerMetricsOptions): JobMetrics {
@@ -141,18 +150,29 @@ export function bullmqWorkerMetrics(worker: WorkerLike, options: WorkerMetricsOp
   });
   // One attempt of a job is active in one worker at a time: its timer is keyed by the job id.
   const timers = new Map<string, ReturnType<JobMetrics['startJob']>>();
-  const end = (job: JobLike | undefined, status: 'success' | 'failure'): void => {
-    const key = job?.id;
+  const end = (key: string | undefined, status: 'success' | 'failure'): void => {
     if (key === undefined) return;
     const timer = timers.get(key);
     timers.delete(key);
     timer?.end(status);
   };
   worker.on('active', (job) => {
-    if (job.id !== undefined) timers.set(job.id, jobs.startJob());
+    if (job.id === undefined) return;
+    // A job seen active again before its end (its lock was lost and it came back): the earlier
+    // attempt failed.
+    end(job.id, 'failure');
+    if (timers.size >= MAX_TIMED_ATTEMPTS) end(timers.keys().next().value, 'failure');
+    timers.set(job.id, jobs.startJob());
   });
-  worker.on('completed', (job) => end(job, 'success'));
-  worker.on('failed', (job) => end(job, 'failure'));
+  worker.on('completed', (job) => end(job?.id, 'success'));
+  worker.on('failed', (job) => end(job?.id, 'failure'));
+  // Its lock expired (a blocked event loop, a crash elsewhere): the attempt is lost, and BullMQ
+  // moves the job back to wait (or fails it past maxStalledCount, which 'failed' reports).
+  worker.on('stalled', (jobId) => end(jobId, 'failure'));
+  // Closed (force-closed with attempts running): what is left ended, the gauge back to 0.
+  worker.on('closed', () => {
+    for (const key of [...timers.keys()]) end(key, 'failure');
+  });
   return jobs;
 }
 

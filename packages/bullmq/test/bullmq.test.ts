@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { SpanKind } from '@opentelemetry/api';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { createLogger } from '@obskit/core';
-import { listen, logSink, otlpReceiver, quietLogger, waitFor } from '@obskit/test-support';
+import { gate, listen, logSink, otlpReceiver, quietLogger, waitFor } from '@obskit/test-support';
 import { getTracingHandle } from '@obskit/tracing';
 import { Queue, Worker } from 'bullmq';
 import express from 'express';
@@ -16,7 +16,12 @@ import { obskit as fastifyObskit, obskitServerOptions } from 'obskit/fastify';
 import type {} from '@obskit/metrics/fastify';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bullmqQueueMetrics, withJobContext } from '../src/index.js';
+import {
+  bullmqQueueMetrics,
+  bullmqQueueStats,
+  bullmqWorkerMetrics,
+  withJobContext,
+} from '../src/index.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/worker.mjs', import.meta.url));
 const connection = { host: '127.0.0.1', port: Number(process.env.REDIS_PORT ?? 6379) };
@@ -335,4 +340,55 @@ describe('BullMQ through obskit, on the real Redis', () => {
     },
     20_000,
   );
+
+  it('ends an attempt that stalled or that a forced close cut: in progress back to 0, counted as failures', async () => {
+    const name = `${QUEUE}-cut`;
+    const queue = new Queue(name, { connection });
+    closers.push(() => queue.close());
+    await queue.obliterate({ force: true });
+    const registry = new Registry();
+    const held = gate();
+    const worker = new Worker(name, () => held.reached(), { connection, concurrency: 2 });
+    closers.push(async () => {
+      held.release();
+      await worker.close(true);
+    });
+    bullmqWorkerMetrics(worker, { registry });
+    const value = async (metric: string, labels: Record<string, string>) =>
+      (await registry.getSingleMetric(metric)?.get())?.values.find((v) =>
+        Object.entries(labels).every(([k, x]) => v.labels[k] === x),
+      )?.value ?? 0;
+    const [a] = await Promise.all([queue.add('a', {}), queue.add('b', {})]);
+    await waitFor(
+      async () => (await value('jobs_in_progress', { queue: name })) === 2,
+      10_000,
+      'two jobs running',
+    );
+    // BullMQ's stalled checker says a job's lock expired: that attempt is over for this worker.
+    worker.emit('stalled', a.id!, 'active');
+    expect(await value('jobs_in_progress', { queue: name })).toBe(1);
+    expect(await value('jobs_total', { queue: name, status: 'failure' })).toBe(1);
+    await worker.close(true);
+    await waitFor(
+      async () => (await value('jobs_in_progress', { queue: name })) === 0,
+      5000,
+      'nothing in progress',
+    );
+    expect(await value('jobs_total', { queue: name, status: 'failure' })).toBe(2);
+    expect(await value('jobs_total', { queue: name, status: 'success' })).toBe(0);
+    held.release();
+    await queue.obliterate({ force: true });
+  }, 30_000);
+
+  it('counts the lag of a delayed job from when it became ready', async () => {
+    // The oldest waiting job was created 10 s ago with a 9 s delay: it has waited 1 s.
+    const created = Date.now() - 10_000;
+    const stats = await bullmqQueueStats({
+      name: 'delayed',
+      getJobCounts: async () => ({ waiting: 1 }),
+      getWaiting: async () => [{ timestamp: created, delay: 9000 }],
+    })();
+    expect(stats.oldestWaitingAgeSeconds).toBeGreaterThanOrEqual(1);
+    expect(stats.oldestWaitingAgeSeconds).toBeLessThan(2);
+  });
 });
