@@ -8,6 +8,7 @@ import type { ErrorInfo } from './request-log.js';
 export interface SentryScope {
   setTag(key: string, value: string): unknown;
   setContext(name: string, context: Record<string, unknown> | null): unknown;
+  setTransactionName?(name?: string): unknown;
   setPropagationContext?(context: {
     traceId: string;
     sampleRand: number;
@@ -34,7 +35,8 @@ export interface SentryOnErrorOptions {
 /**
  * An `onError` for the obskit umbrella (and for job workers' `runWithTraceContext`) that
  * reports each failure to Sentry: tagged `reqId`, `route` (or `job`), `status_code`, `method`,
- * `error.type`, and `trace_id`/`span_id`; the event's trace context is the OpenTelemetry trace's, so Sentry's
+ * `error.type`, and `trace_id`/`span_id`, named by the route template (`GET /orders/:id/pay`) or
+ * the job; the event's trace context is the OpenTelemetry trace's, so Sentry's
  * "trace" links lead to the same trace as the logs and the exemplars.
  */
 export function sentryOnError(
@@ -51,8 +53,11 @@ export function sentryOnError(
         scope.setTag('route', info.route ?? '__unmatched__');
         scope.setTag('status_code', String(info.statusCode));
         scope.setTag('method', info.request.method ?? '');
+        // The route template, not the raw URL: one transaction per route, whatever its ids.
+        scope.setTransactionName?.(`${info.request.method ?? ''} ${info.route ?? '__unmatched__'}`);
       } else {
         scope.setTag('job', info.name);
+        scope.setTransactionName?.(info.name);
       }
       if (info.traceId !== undefined) {
         scope.setTag('trace_id', info.traceId);
@@ -68,5 +73,19 @@ export function sentryOnError(
         scope.setTag(key, value);
       sentry.captureException(err);
     });
+  };
+}
+
+/**
+ * A graceful-shutdown hook that sends what Sentry still holds, within `timeoutMs` (2000 by
+ * default): `health: { shutdown: { onShutdown: sentryFlush(Sentry) } }`. Without it, events of
+ * failures just before or during the drain can be lost when the process exits.
+ */
+export function sentryFlush(
+  sentry: { flush(timeout?: number): PromiseLike<boolean> },
+  timeoutMs = 2000,
+): () => Promise<void> {
+  return async () => {
+    await sentry.flush(timeoutMs);
   };
 }

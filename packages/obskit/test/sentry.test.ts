@@ -2,6 +2,7 @@
 // 127.0.0.1 and decoded: one event per failed request, tagged with its request id, route and
 // trace, its trace context the OpenTelemetry trace.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { listen, waitFor } from '@obskit/test-support';
@@ -20,6 +21,7 @@ interface SentryEvent {
   tags?: Record<string, string>;
   contexts?: { trace?: { trace_id?: string; span_id?: string } };
   release?: string;
+  transaction?: string;
 }
 
 /** A Sentry envelope endpoint: keeps the events of the envelopes it receives. */
@@ -82,6 +84,8 @@ describe.each(['fastify', 'express'])('Sentry on %s', (framework) => {
     expect(event?.contexts?.trace?.trace_id).toBe(TRACE);
     expect(event?.contexts?.trace?.span_id).toBe(event?.tags?.span_id);
     expect(event?.release).toBe('orders@1.4.0');
+    // Named by the route template, not the raw URL with its id.
+    expect(event?.transaction).toBe('GET /orders/:id/pay');
     // A healthy request reports nothing more: another failure sent after it is the next (and
     // last) event (a different error: Sentry drops a repeat of the one before).
     await (await fetch(`http://127.0.0.1:${port}/health/live`)).text();
@@ -90,5 +94,31 @@ describe.each(['fastify', 'express'])('Sentry on %s', (framework) => {
     });
     await waitFor(() => events.length >= 2, 10_000, `the second Sentry event:\n${output}`);
     expect(events.map((e) => e.tags?.reqId)).toEqual(['sentry-req-1', 'sentry-req-2']);
+  }, 30_000);
+
+  it('sends every event of failures right before SIGTERM, with sentryFlush as a shutdown hook', async () => {
+    const { dsn, events } = await envelopeReceiver();
+    const child = spawn(process.execPath, [fixture, framework], {
+      env: { ...process.env, SENTRY_DSN: dsn, SHUTDOWN: '1', SENTRY_SLOW: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let output = '';
+    child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
+    const exited = once(child, 'exit');
+    await waitFor(() => /LISTENING \d+/.test(output), 15_000, `the service:\n${output}`);
+    const port = /LISTENING (\d+)/.exec(output)?.[1];
+    const statuses = await Promise.all(
+      Array.from({ length: 5 }, (_, i) =>
+        fetch(`http://127.0.0.1:${port}/orders/${i}/refund`).then((r) => r.status),
+      ),
+    );
+    expect(statuses).toEqual([500, 500, 500, 500, 500]);
+    child.kill('SIGTERM');
+    const [code] = await exited;
+    expect(code, output).toBe(0);
+    const refunds = events.map((e) => e.exception?.values?.[0]?.value).filter(Boolean);
+    expect(refunds.sort()).toEqual([0, 1, 2, 3, 4].map((i) => `refund of ${i} failed`));
   }, 30_000);
 });
