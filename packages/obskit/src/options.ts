@@ -60,6 +60,12 @@ export interface ObskitOptions {
    * and ignored. `sentryOnError(Sentry)` from `obskit/sentry` reports to Sentry.
    */
   onError?: OnError;
+  /**
+   * A crash outside any request (an uncaught exception, an unhandled rejection) writes one `fatal`
+   * line with `err` through the obskit logger before the process ends, as Node.js (or Sentry)
+   * ends it: nothing else changes. Default true; once per process, the first umbrella's logger.
+   */
+  logCrashes?: boolean;
 }
 
 /** The umbrella's options resolved once: each feature's own options, ready to pass on. */
@@ -129,6 +135,25 @@ function spanDeliveryMetrics(registry: Registry): void {
   }
 }
 
+const kCrashes = Symbol.for('obskit.crashLine');
+
+/**
+ * One `fatal` line for a crash outside any request, from Node.js's `uncaughtExceptionMonitor`
+ * (which sees unhandled rejections too, and changes nothing about how the process ends); the
+ * obskit log destination writes what it holds at exit, this line included.
+ */
+function logCrashes(logger: Logger): void {
+  const store = globalThis as Record<symbol, unknown>;
+  if (store[kCrashes] !== undefined) return;
+  store[kCrashes] = true;
+  process.on('uncaughtExceptionMonitor', (err, origin) => {
+    logger.fatal(
+      { err, origin },
+      origin === 'unhandledRejection' ? 'unhandled rejection' : 'uncaught exception',
+    );
+  });
+}
+
 /**
  * The graceful shutdown's last hook: pending spans flushed, within `ms` (a collector that is down
  * or does not answer must not hold the exit past its deadline); what could not be sent is said.
@@ -170,6 +195,7 @@ export function resolveOptions(options: ObskitOptions): ResolvedOptions {
     'obskit',
   );
   const logger = options.logger ?? createLogger(identity);
+  if (optionBoolean(options.logCrashes, 'obskit.logCrashes', true)) logCrashes(logger);
   const includeObskitEndpoints = optionBoolean(
     options.includeObskitEndpoints,
     'obskit.includeObskitEndpoints',

@@ -56,7 +56,8 @@ const cases = [
   },
   {
     name: 'Express',
-    route: "app.get('/call', async (req, res) => res.json(await __callOut()));",
+    route:
+      "app.get('/call', async (req, res) => res.json(await __callOut())); app.get('/fail', () => { throw new Error('quick start failure'); });",
     after: "app.get('/users/:id'",
   },
 ];
@@ -93,8 +94,12 @@ describe.each(cases)('the README quick start on $name', ({ name, route, after })
     });
     children.push(child);
     let output = '';
+    let stderr = '';
     child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
-    child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr?.on('data', (c: Buffer) => {
+      output += c.toString();
+      stderr += c.toString();
+    });
     await waitFor(
       async () =>
         (await fetch(`http://127.0.0.1:${port}/health/startup`)
@@ -131,6 +136,17 @@ describe.each(cases)('the README quick start on $name', ({ name, route, after })
       expect(viaHttp?.traceparent).toBeUndefined();
       expect(viaHttp?.['x-request-id']).toBeUndefined();
       expect(output.split('outgoing node:http calls carry no trace context').length - 1).toBe(1);
+    }
+    if (name === 'Express') {
+      // The README's error answer: JSON with the request id, no stack, nothing on stderr.
+      const failed = await fetch(`http://127.0.0.1:${port}/fail`, {
+        headers: { 'x-request-id': 'quick-start-fail' },
+      });
+      expect(failed.status).toBe(500);
+      expect(failed.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(await failed.json()).toEqual({ error: 'internal error', reqId: 'quick-start-fail' });
+      await waitFor(() => output.includes('"msg":"request failed"'), 5000, 'the error line');
+      expect(stderr).not.toContain('quick start failure');
     }
     // The graceful shutdown (a 5 s drain by default) is tested elsewhere.
     child.kill('SIGKILL');

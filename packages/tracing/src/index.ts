@@ -3,6 +3,7 @@ export type { TracingHandle, TracingOptions } from './setup.js';
 export type { SpanDelivery } from './delivery.js';
 export {
   createServerTracing,
+  DEFAULT_REDACTED_QUERY_PARAMETERS,
   noteRequestError,
   requestErrorOf,
   runRequestInSpan,

@@ -12,6 +12,7 @@ import {
   type Tracer,
 } from '@opentelemetry/api';
 import {
+  invalidOption,
   isStandardMethod,
   noteRequestError,
   pathOf,
@@ -69,9 +70,11 @@ class ServerSpanState implements ServerSpan {
 
 export interface ServerTracingOptions {
   /**
-   * Record `url.query`, with the values of these parameters (and of the usual signature
-   * parameters: `AWSAccessKeyId`, `Signature`, `sig`, `X-Goog-Signature`) replaced by
-   * `REDACTED`: `true`, or `{ redact: ['token', 'key'] }`. Default: no query.
+   * Record `url.query` (Conditionally Required by the HTTP conventions when a query was received),
+   * with the values of the parameters known to carry secrets replaced by `REDACTED`
+   * (`DEFAULT_REDACTED_QUERY_PARAMETERS`: the conventions' signature parameters, tokens, keys,
+   * passwords, OAuth codes; names compared without case), and of your own: `{ redact: ['ssn'] }`.
+   * Default true; `false` records no query.
    */
   urlQuery?: boolean | { redact?: string[] };
 }
@@ -93,17 +96,55 @@ export function tracingActive(): boolean {
   return getTracingHandle()?.enabled === true;
 }
 
-// Query parameters whose values the HTTP semantic conventions ask to redact by default.
-const SIGNATURE_PARAMETERS = ['AWSAccessKeyId', 'Signature', 'sig', 'X-Goog-Signature'];
+/**
+ * Query parameters whose values `url.query` never shows: those the HTTP semantic conventions ask
+ * to redact (`AWSAccessKeyId`, `Signature`, `sig`, `X-Goog-Signature`), and the usual carriers of
+ * credentials (compared without case).
+ */
+export const DEFAULT_REDACTED_QUERY_PARAMETERS: readonly string[] = Object.freeze([
+  'AWSAccessKeyId',
+  'Signature',
+  'sig',
+  'X-Goog-Signature',
+  'X-Goog-Credential',
+  'X-Amz-Signature',
+  'X-Amz-Credential',
+  'X-Amz-Security-Token',
+  'access_token',
+  'refresh_token',
+  'id_token',
+  'token',
+  'api_key',
+  'apikey',
+  'key',
+  'password',
+  'passwd',
+  'secret',
+  'client_secret',
+  'code',
+  'auth',
+]);
 
 function queryRecorder(
   option: ServerTracingOptions['urlQuery'],
 ): ((url: string) => string | undefined) | undefined {
-  if (option === undefined || option === false) return undefined;
-  const redact = new Set([
-    ...SIGNATURE_PARAMETERS,
-    ...(option === true ? [] : (option.redact ?? [])),
-  ]);
+  if (option === false) return undefined;
+  if (
+    option !== undefined &&
+    option !== true &&
+    (typeof option !== 'object' ||
+      option === null ||
+      (option.redact !== undefined &&
+        (!Array.isArray(option.redact) || option.redact.some((n) => typeof n !== 'string'))))
+  ) {
+    throw invalidOption('tracing.urlQuery', 'a boolean or { redact: [parameter names] }', option);
+  }
+  const redact = new Set(
+    [
+      ...DEFAULT_REDACTED_QUERY_PARAMETERS,
+      ...(option === undefined || option === true ? [] : (option.redact ?? [])),
+    ].map((name) => name.toLowerCase()),
+  );
   return (url) => {
     const q = url.indexOf('?');
     if (q === -1) return undefined;
@@ -119,7 +160,7 @@ function queryRecorder(
         // An undecodable name is compared as sent.
         decoded = name;
       }
-      if (eq !== -1 && redact.has(decoded)) parts[i] = `${name}=REDACTED`;
+      if (eq !== -1 && redact.has(decoded.toLowerCase())) parts[i] = `${name}=REDACTED`;
     }
     return parts.join('&').slice(0, MAX_HEADER);
   };

@@ -79,6 +79,8 @@ describe.each(frameworks)('$name', (framework) => {
       'network.protocol.version': '1.1',
       'user_agent.original': 'node',
       'client.address': '127.0.0.1',
+      // Recorded by default, the values of credential parameters redacted.
+      'url.query': 'token=REDACTED',
     });
     expect(JSON.stringify(span?.attributes)).not.toContain('secret');
   });
@@ -165,12 +167,25 @@ describe.each(frameworks)('$name', (framework) => {
     expect(span?.attributes).not.toHaveProperty('http.response.status_code');
   });
 
-  it('records url.query when asked, with the configured and the signature parameters redacted', async () => {
-    const { url } = await start({ urlQuery: { redact: ['token'] } });
-    await (await fetch(`${url}/users/1?page=2&token=s3cret&sig=abc&q=a%20b`)).text();
+  it('records url.query, with the configured, the signature and the credential parameters redacted', async () => {
+    const { url } = await start({ urlQuery: { redact: ['ssn'] } });
+    await (
+      await fetch(`${url}/users/1?page=2&token=s3cret&sig=abc&SSN=123&API_KEY=k&q=a%20b`)
+    ).text();
     const [span] = await serverSpans();
-    expect(span?.attributes['url.query']).toBe('page=2&token=REDACTED&sig=REDACTED&q=a%20b');
+    expect(span?.attributes['url.query']).toBe(
+      'page=2&token=REDACTED&sig=REDACTED&SSN=REDACTED&API_KEY=REDACTED&q=a%20b',
+    );
     expect(span?.attributes['url.path']).toBe('/users/1');
+  });
+
+  it('records no url.query with urlQuery: false, and none for a URL without a query', async () => {
+    const off = await start({ urlQuery: false });
+    await (await fetch(`${off.url}/users/1?page=2`)).text();
+    const none = await start();
+    await (await fetch(`${none.url}/users/2`)).text();
+    const spans = await serverSpans(2);
+    for (const span of spans) expect(span.attributes).not.toHaveProperty('url.query');
   });
 
   it('makes no span for ignored route templates or what the ignore predicate says', async () => {
