@@ -126,6 +126,32 @@ function hookList(given: unknown, path: string): (() => unknown)[] {
   return list as (() => unknown)[];
 }
 
+/**
+ * The shutdown settings a deployment sets in the environment: `OBSKIT_DRAIN_DELAY_MS` and
+ * `OBSKIT_SHUTDOWN_TIMEOUT_MS` (whole milliseconds; a bad value is an error naming the variable).
+ * Options given in code win over them.
+ */
+export function shutdownEnv(env: NodeJS.ProcessEnv = process.env): {
+  drainDelayMs?: number;
+  timeoutMs?: number;
+} {
+  const read = (name: string, min: number): number | undefined => {
+    const text = env[name]?.trim();
+    if (text === undefined || text === '') return undefined;
+    const value = Number(text);
+    if (!/^\d+$/.test(text) || value < min) {
+      throw invalidOption(name, `a whole number of milliseconds, at least ${min}`, text);
+    }
+    return value;
+  };
+  const drainDelayMs = read('OBSKIT_DRAIN_DELAY_MS', 0);
+  const timeoutMs = read('OBSKIT_SHUTDOWN_TIMEOUT_MS', 1);
+  return {
+    ...(drainDelayMs === undefined ? {} : { drainDelayMs }),
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
+  };
+}
+
 /** Framework-free probes and graceful shutdown; the Fastify and Express adapters build on it. */
 export function createHealth(options: HealthOptions = {}): Health {
   optionObject(options, 'health');
@@ -164,14 +190,16 @@ export function createHealth(options: HealthOptions = {}): Health {
     options.shutdown === false
       ? undefined
       : optionObject(options.shutdown ?? {}, 'health.shutdown');
+  // What the code gives, else what the deployment sets (infra/k8s's ConfigMap), else the default.
+  const fromEnv = shutdownEnv();
   const drainDelayMs = optionNumber(
-    shutdownOptions?.drainDelayMs,
+    shutdownOptions?.drainDelayMs ?? fromEnv.drainDelayMs,
     'health.shutdown.drainDelayMs',
     DEFAULTS.drainDelayMs,
     { min: 0 },
   );
   const shutdownTimeoutMs = optionNumber(
-    shutdownOptions?.timeoutMs,
+    shutdownOptions?.timeoutMs ?? fromEnv.timeoutMs,
     'health.shutdown.timeoutMs',
     DEFAULTS.shutdownTimeoutMs,
     { min: 1 },

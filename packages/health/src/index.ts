@@ -1,4 +1,4 @@
-export { createHealth, DEFAULT_PATHS, DEFAULTS as HEALTH_DEFAULTS } from './health.js';
+export { createHealth, DEFAULT_PATHS, DEFAULTS as HEALTH_DEFAULTS, shutdownEnv } from './health.js';
 export { drainServer } from './shutdown.js';
 export type { ServerCloseHook } from './shutdown.js';
 export type { Health } from './health.js';

@@ -1,9 +1,9 @@
-import type { Logger } from '@obskit/core';
-import { listen, quietLogger, sleep } from '@obskit/test-support';
+import { createLogger, type Logger } from '@obskit/core';
+import { listen, logSink, quietLogger, sleep } from '@obskit/test-support';
 import express from 'express';
 import Fastify from 'fastify';
 import { Counter, Registry } from 'prom-client';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { health as expressHealth } from '../src/express.js';
 import { health as fastifyHealth } from '../src/fastify.js';
 import { createHealth, type HealthBody, type HealthOptions } from '../src/index.js';
@@ -268,6 +268,39 @@ describe('createHealth', () => {
     await Promise.all([h.shutdown(), h.shutdown()]);
     await h.shutdown();
     expect(ran).toEqual(['a', 'b']);
+  });
+
+  it('takes the drain delay and the deadline from OBSKIT_DRAIN_DELAY_MS and OBSKIT_SHUTDOWN_TIMEOUT_MS', async () => {
+    const sink = logSink();
+    const logger = createLogger({ service: 'env', destination: sink.stream });
+    vi.stubEnv('OBSKIT_DRAIN_DELAY_MS', '120');
+    vi.stubEnv('OBSKIT_SHUTDOWN_TIMEOUT_MS', '7000');
+    try {
+      const h = createHealth({ logger, shutdown: { signals: [], exit: false } });
+      const started = performance.now();
+      await h.shutdown();
+      expect(performance.now() - started).toBeGreaterThanOrEqual(110);
+      const line = sink.lines().find((l) => l.msg === 'shutdown: readiness now 503, draining');
+      expect(line).toMatchObject({ drainDelayMs: 120, timeoutMs: 7000 });
+      // Options given in code win.
+      const mine = createHealth({
+        logger,
+        shutdown: { signals: [], exit: false, drainDelayMs: 0 },
+      });
+      await mine.shutdown();
+      expect(
+        sink
+          .lines()
+          .filter((l) => l.msg === 'shutdown: readiness now 503, draining')
+          .at(-1),
+      ).toMatchObject({ drainDelayMs: 0, timeoutMs: 7000 });
+      vi.stubEnv('OBSKIT_DRAIN_DELAY_MS', 'soon');
+      expect(() => createHealth({ logger, shutdown: { signals: [], exit: false } })).toThrow(
+        /OBSKIT_DRAIN_DELAY_MS/,
+      );
+    } finally {
+      vi.unstubAllEnvs();
+    }
   });
 
   it('rejects bad options with coded errors', () => {

@@ -10,7 +10,7 @@ import {
   serviceIdentity,
   type Logger,
 } from '@obskit/core/internal';
-import { HEALTH_DEFAULTS, type HealthOptions } from '@obskit/health';
+import { HEALTH_DEFAULTS, shutdownEnv, type HealthOptions } from '@obskit/health';
 import { Registry, type HttpMetricsOptions } from '@obskit/metrics';
 import { Counter } from 'prom-client';
 import type { RequestIdOptions } from '@obskit/request-id';
@@ -268,6 +268,7 @@ export function resolveOptions(options: ObskitOptions): ResolvedOptions {
                             5000,
                             Math.floor(
                               ((health.shutdown || undefined)?.timeoutMs ??
+                                shutdownEnv().timeoutMs ??
                                 HEALTH_DEFAULTS.shutdownTimeoutMs) / 4,
                             ),
                           ),
