@@ -6,6 +6,7 @@ import { createVitalsIntake, type IntakeResult, type VitalsIntakeOptions } from 
 export type { VitalsIntakeOptions } from './index.js';
 
 function answer(res: ServerResponse, result: IntakeResult): void {
+  if (res.destroyed || res.writableEnded) return;
   res.statusCode = result.statusCode;
   res.end();
 }
@@ -39,19 +40,22 @@ export function webVitals(options: VitalsMiddlewareOptions): RequestHandler {
   const intake = createVitalsIntake({ ...rest, registry });
   addExpressEndpoint(intake.path, obskit as Parameters<typeof addExpressEndpoint>[1]);
   const handler = (
-    req: IncomingMessage & { body?: unknown },
+    req: IncomingMessage & { body?: unknown; ip?: string },
     res: ServerResponse,
     next: () => void,
   ) => {
     if (req.method !== 'POST' || pathOf(req.url) !== intake.path) return next();
     const type = req.headers['content-type'];
-    // A body parser before it (express.json(), express.text()) already read the body.
+    // Express's address, as its `trust proxy` setting reads it.
+    const client = req.ip ?? req.socket.remoteAddress;
+    // A body parser before it (express.json(), express.text()) already read the body: what it
+    // made of it is the report, even an empty one; a stream read to its end holds nothing more.
     const parsed = req.body;
-    if (
+    const parsedSomething =
       typeof parsed === 'string' ||
-      (typeof parsed === 'object' && parsed !== null && Object.keys(parsed).length > 0)
-    ) {
-      answer(res, intake.accept(parsed, type));
+      (typeof parsed === 'object' && parsed !== null && Object.keys(parsed).length > 0);
+    if (parsedSomething || req.readableEnded) {
+      answer(res, intake.accept(parsedSomething ? parsed : '', type, client));
       return;
     }
     const declared = Number(req.headers['content-length'] ?? 0);
@@ -76,10 +80,17 @@ export function webVitals(options: VitalsMiddlewareOptions): RequestHandler {
     req.on('end', () => {
       if (done) return;
       done = true;
-      answer(res, intake.accept(Buffer.concat(chunks).toString('utf8'), type));
+      answer(res, intake.accept(Buffer.concat(chunks).toString('utf8'), type, client));
     });
-    req.on('error', () => {
+    // The body broke off (the client went away, a socket error): answered, never left hanging.
+    const broken = (): void => {
+      if (done) return;
       done = true;
+      answer(res, intake.reject('invalid'));
+    };
+    req.on('error', broken);
+    req.on('close', () => {
+      if (!req.readableEnded) broken();
     });
   };
   return handler as unknown as RequestHandler;

@@ -43,7 +43,7 @@ const plugin: FastifyPluginAsync<VitalsPluginOptions> = async (fastify, options)
       },
     },
     async (request, reply) => {
-      const result = intake.accept(request.body, request.headers['content-type']);
+      const result = intake.accept(request.body, request.headers['content-type'], request.ip);
       return reply.code(result.statusCode).send();
     },
   );

@@ -67,6 +67,13 @@ export interface VitalsIntakeOptions {
   maxBodyBytes?: number;
   /** Most reports accepted per second, over all clients (a burst of as many). Default 200. */
   maxReportsPerSecond?: number;
+  /**
+   * Most reports accepted per second from one client address (a burst of as many), so that one
+   * client cannot starve every other page's beacons. The address is the framework's: Fastify's
+   * `request.ip` and Express's `req.ip`, which trust `X-Forwarded-For` only as their `trustProxy`
+   * / `trust proxy` settings say. At most 10,000 addresses are tracked at once. Default 20.
+   */
+  maxReportsPerClientPerSecond?: number;
   /** Where a rejected report is said (once per reason, at warn). Default: obskit's own logger. */
   logger?: WarnLogger;
 }
@@ -88,10 +95,13 @@ export interface VitalsIntake {
    * Takes one report: the body as text (what `navigator.sendBeacon` sends) or as parsed JSON,
    * with its `content-type`. Records each valid vital; answers 204, or why not.
    */
-  accept(body: unknown, contentType: string | undefined): IntakeResult;
+  /** `client`: the sender's address, for the per-client limit. */
+  accept(body: unknown, contentType: string | undefined, client?: string): IntakeResult;
   /** Counts a body refused before it reached `accept` (too large, wrong type), as `accept` would. */
   reject(reason: RejectReason): IntakeResult;
 }
+
+const MAX_CLIENTS = 10_000;
 
 const STATUS: Record<RejectReason, IntakeResult['statusCode']> = {
   too_large: 413,
@@ -143,6 +153,12 @@ export function createVitalsIntake(options: VitalsIntakeOptions): VitalsIntake {
   const rate = optionNumber(options.maxReportsPerSecond, 'vitals.maxReportsPerSecond', 200, {
     min: 1,
   });
+  const perClient = optionNumber(
+    options.maxReportsPerClientPerSecond,
+    'vitals.maxReportsPerClientPerSecond',
+    20,
+    { min: 1 },
+  );
   const logger = options.logger;
   const said = new Set<RejectReason>();
 
@@ -172,11 +188,28 @@ export function createVitalsIntake(options: VitalsIntakeOptions): VitalsIntake {
     labelNames: ['reason'],
   });
 
-  // A token bucket over all clients: a flood costs a counter increment per report, no more.
+  // Token buckets, one per client address (a bounded table: the least recently seen address goes
+  // first) under one over all clients: a flood costs a map lookup and a counter increment per
+  // report, no more.
   let tokens = rate;
   let refilled = performance.now();
-  const take = (): boolean => {
+  const clients = new Map<string, { tokens: number; at: number }>();
+  const take = (client: string | undefined): boolean => {
     const now = performance.now();
+    if (client !== undefined) {
+      let bucket = clients.get(client);
+      if (bucket === undefined) {
+        if (clients.size >= MAX_CLIENTS) clients.delete(clients.keys().next().value!);
+        bucket = { tokens: perClient, at: now };
+      } else {
+        clients.delete(client);
+        bucket.tokens = Math.min(perClient, bucket.tokens + ((now - bucket.at) / 1000) * perClient);
+        bucket.at = now;
+      }
+      clients.set(client, bucket);
+      if (bucket.tokens < 1) return false;
+      bucket.tokens--;
+    }
     tokens = Math.min(rate, tokens + ((now - refilled) / 1000) * rate);
     refilled = now;
     if (tokens < 1) return false;
@@ -200,8 +233,8 @@ export function createVitalsIntake(options: VitalsIntakeOptions): VitalsIntake {
     path,
     maxBodyBytes,
     reject,
-    accept(body, contentType) {
-      if (!take()) return reject('rate_limited');
+    accept(body, contentType, client) {
+      if (!take(client)) return reject('rate_limited');
       const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
       if (type !== '' && type !== 'text/plain' && type !== 'application/json') {
         return reject('unsupported_media_type');
