@@ -41,6 +41,11 @@ export function shareClusterMetrics(registry: Registry): void {
   });
 }
 
+const WORKERS_HELP =
+  '# HELP obskit_cluster_workers Live cluster workers asked for their metrics at this scrape.\n# TYPE obskit_cluster_workers gauge\n';
+const MISSING_HELP =
+  '# HELP obskit_cluster_workers_missing Workers left out of this scrape: they did not answer in time.\n# TYPE obskit_cluster_workers_missing gauge\n';
+
 export interface ClusterMetrics {
   /** Every live worker's metrics in one text: counters and histograms summed, gauges by `worker`. */
   metrics(): Promise<string>;
@@ -57,8 +62,9 @@ export interface ClusterMetricsOptions {
  * prom-client's `AggregatorRegistry.aggregate`: counters and histograms are summed over the
  * workers; gauges (in-flight requests, memory, event-loop lag) keep one series per worker, with a
  * `worker` label (the cluster worker id), since their sum rarely means anything. A worker that
- * does not answer within `timeoutMs` fails the scrape (a scrape that silently lacks a worker would
- * make counters drop).
+ * does not answer within `timeoutMs` (being replaced, its event loop blocked) is left out of that
+ * scrape and counted in `obskit_cluster_workers_missing`, beside `obskit_cluster_workers` (the
+ * live workers asked): the scrape answers with the workers that did. It fails only when none did.
  */
 export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetrics {
   optionObject(options, 'cluster');
@@ -88,7 +94,7 @@ export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetr
       const workers = Object.values(cluster.workers ?? {}).filter(
         (w) => w !== undefined && w.isConnected(),
       );
-      const perWorker = await Promise.all(
+      const settled = await Promise.allSettled(
         workers.map(async (worker) => {
           const metrics = await ask(worker);
           for (const metric of metrics) {
@@ -102,7 +108,13 @@ export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetr
           return metrics;
         }),
       );
-      return AggregatorRegistry.aggregate(perWorker).metrics();
+      const perWorker = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      const missing = settled.length - perWorker.length;
+      if (workers.length > 0 && perWorker.length === 0) {
+        throw (settled[0] as PromiseRejectedResult).reason;
+      }
+      const text = await AggregatorRegistry.aggregate(perWorker).metrics();
+      return `${text}${text.endsWith('\n') ? '' : '\n'}${WORKERS_HELP}obskit_cluster_workers ${workers.length}\n${MISSING_HELP}obskit_cluster_workers_missing ${missing}\n`;
     },
   };
 }

@@ -9,6 +9,7 @@ import { Registry } from 'prom-client';
 
 const fixture = fileURLToPath(new URL('./fixtures/cluster.mjs', import.meta.url));
 let child: ChildProcess;
+let output = '';
 let appPort = 0;
 let metricsPort = 0;
 
@@ -19,6 +20,7 @@ beforeAll(async () => {
     const timer = setTimeout(() => reject(new Error(`the cluster did not start: ${out}`)), 15_000);
     child.stdout!.on('data', (c: Buffer) => {
       out += c.toString();
+      output += c.toString();
       const m = /READY (\d+) (\d+)/.exec(out);
       if (m) {
         clearTimeout(timer);
@@ -33,6 +35,14 @@ beforeAll(async () => {
 afterAll(() => {
   if (child.pid !== undefined && child.exitCode === null) child.kill('SIGTERM');
 });
+
+const waitForOutput = async (text: string): Promise<void> => {
+  const deadline = Date.now() + 5000;
+  while (!output.includes(text)) {
+    if (Date.now() > deadline) throw new Error(`no "${text}" from the cluster:\n${output}`);
+    await new Promise((r) => setImmediate(r));
+  }
+};
 
 // One request on a connection of its own, so the primary hands it to the next worker.
 const request = (port: number, path = '/') =>
@@ -63,13 +73,33 @@ describe('node:cluster', () => {
     // Counters of the runtime, summed.
     expect(body).toMatch(/^process_cpu_user_seconds_total \d/m);
     expect((await request(metricsPort, '/other')).status).toBe(404);
+    expect(body).toContain('obskit_cluster_workers 2');
+    expect(body).toContain('obskit_cluster_workers_missing 0');
   });
+
+  it('answers with the workers that did while one cannot, and says how many are missing', async () => {
+    const blocked = (await request(appPort, '/block?ms=4000')).body;
+    await waitForOutput(`BLOCKING ${blocked}`);
+    const started = performance.now();
+    const { status, body } = await request(metricsPort, '/metrics');
+    expect(status).toBe(200);
+    // Within the primary's 2 s wait for a worker, not the blocked worker's 4 s.
+    expect(performance.now() - started).toBeLessThan(3500);
+    expect(body).toContain('obskit_cluster_workers 2');
+    expect(body).toContain('obskit_cluster_workers_missing 1');
+    const other = blocked === '1' ? '2' : '1';
+    expect(body).toContain(`http_requests_in_flight{worker="${other}"} 0`);
+    expect(body).not.toContain(`http_requests_in_flight{worker="${blocked}"}`);
+  }, 20_000);
 });
 
 describe('cluster options', () => {
   it('outside a cluster: a worker shares nothing, the primary merges no worker', async () => {
     expect(() => shareClusterMetrics(new Registry())).not.toThrow();
-    expect(await clusterMetrics().metrics()).toBe('\n');
+    const alone = await clusterMetrics().metrics();
+    expect(alone).toContain('obskit_cluster_workers 0\n');
+    expect(alone).toContain('obskit_cluster_workers_missing 0\n');
+    expect(alone).not.toMatch(/^http_/m);
     expect(() => shareClusterMetrics({} as never)).toThrow(
       'OBSKIT_ERR_INVALID_OPTION: cluster.registry must be a prom-client Registry',
     );
