@@ -60,11 +60,11 @@ export function exportersFromEnv(value: string | undefined, warn: Warn): Exporte
   return known.length > 0 ? known : ['otlp'];
 }
 
-export type OtlpProtocol = 'http/protobuf' | 'http/json';
+export type OtlpProtocol = 'http/protobuf' | 'http/json' | 'grpc';
 
 /**
  * `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, else `OTEL_EXPORTER_OTLP_PROTOCOL`: `http/protobuf`
- * (the specification's default) or `http/json`.
+ * (the specification's default), `http/json` or `grpc`.
  */
 export function protocolFromEnv(env: NodeJS.ProcessEnv, warn: Warn): OtlpProtocol {
   const variable = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL
@@ -73,6 +73,7 @@ export function protocolFromEnv(env: NodeJS.ProcessEnv, warn: Warn): OtlpProtoco
   const value = env[variable]?.trim().toLowerCase();
   if (value === undefined || value === '' || value === 'http/protobuf') return 'http/protobuf';
   if (value === 'http/json') return 'http/json';
+  if (value === 'grpc') return 'grpc';
   warn(`${variable}: "${value}" is not supported by obskit; exporting over http/protobuf`, {
     variable,
     value,
@@ -161,9 +162,15 @@ export function samplerFromEnv(
 }
 
 /** The OTLP/HTTP traces URL: the option, else the signal's variable, else the base + `/v1/traces`. */
-export function tracesEndpoint(option: string | undefined, env: NodeJS.ProcessEnv): string {
+export function tracesEndpoint(
+  option: string | undefined,
+  env: NodeJS.ProcessEnv,
+  protocol: OtlpProtocol = 'http/protobuf',
+): string {
   if (option !== undefined) return option;
   if (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  // gRPC: the collector's address as given (4317 by default), no signal path.
+  if (protocol === 'grpc') return env.OTEL_EXPORTER_OTLP_ENDPOINT || 'http://localhost:4317';
   const base = env.OTEL_EXPORTER_OTLP_ENDPOINT || 'http://localhost:4318';
   return `${base.replace(/\/$/, '')}/v1/traces`;
 }

@@ -1,4 +1,6 @@
 import { context, diag, propagation, trace } from '@opentelemetry/api';
+import type * as OtlpGrpc from '@opentelemetry/exporter-trace-otlp-grpc';
+import { createRequire } from 'node:module';
 import { OTLPTraceExporter as OTLPJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as OTLPProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { registerInstrumentations, type Instrumentation } from '@opentelemetry/instrumentation';
@@ -136,6 +138,13 @@ function isExporter(value: unknown): value is SpanExporter {
 }
 
 function otlpExporter(protocol: OtlpProtocol, url: string): SpanExporter {
+  if (protocol === 'grpc') {
+    // Loaded only when asked for: gRPC's client is heavy, and most collectors take OTLP/HTTP.
+    const { OTLPTraceExporter } = createRequire(import.meta.url)(
+      '@opentelemetry/exporter-trace-otlp-grpc',
+    ) as typeof OtlpGrpc;
+    return new OTLPTraceExporter({ url });
+  }
   return protocol === 'http/json'
     ? new OTLPJsonExporter({ url })
     : new OTLPProtobufExporter({ url });
@@ -180,10 +189,14 @@ export function startTracing(options: TracingOptions = {}): TracingHandle {
       : optionOneOf(
           options.protocol,
           'tracing.protocol',
-          ['http/protobuf', 'http/json'],
+          ['http/protobuf', 'http/json', 'grpc'],
           'http/protobuf',
         );
-  const endpoint = tracesEndpoint(optionString(options.endpoint, 'tracing.endpoint'), env);
+  const endpoint = tracesEndpoint(
+    optionString(options.endpoint, 'tracing.endpoint'),
+    env,
+    protocol,
+  );
   const outgoing = optionBoolean(options.outgoing, 'tracing.outgoing', true);
   const resourceAttributes = optionObject(options.resourceAttributes, 'tracing.resourceAttributes');
 

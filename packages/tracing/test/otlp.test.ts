@@ -1,3 +1,4 @@
+import * as grpc from '@grpc/grpc-js';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
@@ -147,17 +148,76 @@ describe('preload and OTLP export', () => {
       OTEL_TRACES_EXPORTER: 'otlp,console,zipkin',
       OTEL_PROPAGATORS: 'tracecontext,xray',
       OTEL_TRACES_SAMPLER: 'sometimes',
-      OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'thrift',
     });
     expect(run.code, run.output).toBe(0);
-    // Exported over OTLP (http/protobuf, grpc being unsupported) and printed by the console exporter.
+    // Exported over OTLP (http/protobuf, thrift being no OTLP protocol) and printed by the console exporter.
     expect(received.some((r) => r.body.includes('GET /users/:id'))).toBe(true);
     expect(run.output).toContain("name: 'GET /users/:id'");
     expect(run.output).toContain('OTEL_TRACES_EXPORTER: unknown exporter \\"zipkin\\" ignored');
     expect(run.output).toContain('OTEL_PROPAGATORS: unknown propagator \\"xray\\" ignored');
     expect(run.output).toContain('OTEL_TRACES_SAMPLER: unknown sampler \\"sometimes\\"');
-    expect(run.output).toContain('OTEL_EXPORTER_OTLP_PROTOCOL: \\"grpc\\" is not supported');
+    expect(run.output).toContain('OTEL_EXPORTER_OTLP_PROTOCOL: \\"thrift\\" is not supported');
   }, 30_000);
+});
+
+/**
+ * An OTLP/gRPC receiver on 127.0.0.1: the collector's TraceService/Export method, keeping each
+ * request's raw protobuf bytes and answering an empty ExportTraceServiceResponse.
+ */
+async function grpcReceiver(): Promise<{ endpoint: string; received: Buffer[] }> {
+  const received: Buffer[] = [];
+  const server = new grpc.Server();
+  const raw = (b: Buffer) => b;
+  server.addService(
+    {
+      Export: {
+        path: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: raw,
+        requestDeserialize: raw,
+        responseSerialize: raw,
+        responseDeserialize: raw,
+      },
+    },
+    {
+      Export: (
+        call: grpc.ServerUnaryCall<Buffer, Buffer>,
+        callback: grpc.sendUnaryData<Buffer>,
+      ) => {
+        received.push(call.request);
+        callback(null, Buffer.alloc(0));
+      },
+    },
+  );
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  closers.push(() => new Promise<void>((resolve) => server.tryShutdown(() => resolve())));
+  return { endpoint: `http://127.0.0.1:${port}`, received };
+}
+
+describe('OTLP over gRPC', () => {
+  it.each([['OTEL_EXPORTER_OTLP_PROTOCOL'], ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL']])(
+    '%s=grpc exports the spans to a gRPC receiver, at the endpoint as given',
+    async (variable) => {
+      const { endpoint, received } = await grpcReceiver();
+      const run = await runPreloaded('--import', 'test/fixtures/app.mjs', endpoint, {
+        OTEL_EXPORTER_OTLP_PROTOCOL: '',
+        [variable]: 'grpc',
+      });
+      expect(run.code, run.output).toBe(0);
+      expect(run.output).not.toContain('is not supported');
+      expect(received.length, run.output).toBeGreaterThan(0);
+      // Strings travel as raw UTF-8 in protobuf: the span name and the service are in it.
+      expect(received.some((b) => b.includes('GET /users/:id'))).toBe(true);
+      expect(received.some((b) => b.includes('preloaded'))).toBe(true);
+    },
+    30_000,
+  );
 });
 
 describe('without a started SDK', () => {
