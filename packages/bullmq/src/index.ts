@@ -47,7 +47,11 @@ export interface WorkerLike {
   on(event: 'failed', listener: (job: JobLike | undefined, error: Error) => void): unknown;
   on(event: 'stalled', listener: (jobId: string, prev: string) => void): unknown;
   on(event: 'closed', listener: () => void): unknown;
+  off?(event: string, listener: (...args: never[]) => void): unknown;
 }
+
+// One set of listeners per worker, whatever the number of registrations.
+const workerMetrics = new WeakMap<object, JobMetrics>();
 
 // Attempts timed at once by one worker, at most: past it the oldest is ended as a failure (an
 // attempt whose end never came), so the map never grows without bound.
@@ -138,11 +142,15 @@ export interface WorkerMetricsOptions {
 /**
  * Worker metrics from a BullMQ worker's events: `jobs_in_progress{queue}` between `active` and
  * `completed`/`failed`, `jobs_total{queue,status}` (`success`, `failure`: each failed attempt,
- * retried or not, stalled, or cut by a forced close) and `job_duration_seconds{queue,status}`. Returns the job metrics, whose
+ * retried or not, stalled, or cut by a forced close) and `job_duration_seconds{queue,status}`.
+ * A second call for the same worker returns the first handle (no listener is added twice);
+ * `close()` removes every listener. Returns the job metrics, whose
  * `step(name, fn)` times `job_step_duration_seconds` inside a processor.
  */
 export function bullmqWorkerMetrics(worker: WorkerLike, options: WorkerMetricsOptions): JobMetrics {
   optionObject(options, 'bullmq');
+  const existing = workerMetrics.get(worker);
+  if (existing !== undefined) return existing;
   const jobs = createJobMetrics({
     registry: options.registry,
     queue: worker.name,
@@ -156,24 +164,44 @@ export function bullmqWorkerMetrics(worker: WorkerLike, options: WorkerMetricsOp
     timers.delete(key);
     timer?.end(status);
   };
-  worker.on('active', (job) => {
+  const onActive = (job: JobLike): void => {
     if (job.id === undefined) return;
     // A job seen active again before its end (its lock was lost and it came back): the earlier
     // attempt failed.
     end(job.id, 'failure');
     if (timers.size >= MAX_TIMED_ATTEMPTS) end(timers.keys().next().value, 'failure');
     timers.set(job.id, jobs.startJob());
-  });
-  worker.on('completed', (job) => end(job?.id, 'success'));
-  worker.on('failed', (job) => end(job?.id, 'failure'));
+  };
+  const onCompleted = (job: JobLike): void => end(job?.id, 'success');
+  const onFailed = (job: JobLike | undefined): void => end(job?.id, 'failure');
   // Its lock expired (a blocked event loop, a crash elsewhere): the attempt is lost, and BullMQ
   // moves the job back to wait (or fails it past maxStalledCount, which 'failed' reports).
-  worker.on('stalled', (jobId) => end(jobId, 'failure'));
+  const onStalled = (jobId: string): void => end(jobId, 'failure');
   // Closed (force-closed with attempts running): what is left ended, the gauge back to 0.
-  worker.on('closed', () => {
+  const onClosed = (): void => {
     for (const key of [...timers.keys()]) end(key, 'failure');
-  });
-  return jobs;
+  };
+  worker.on('active', onActive);
+  worker.on('completed', onCompleted);
+  worker.on('failed', onFailed);
+  worker.on('stalled', onStalled);
+  worker.on('closed', onClosed);
+  const handle: JobMetrics = {
+    ...jobs,
+    close() {
+      // Every listener removed, the attempts still timed ended, the registration forgotten.
+      worker.off?.('active', onActive as never);
+      worker.off?.('completed', onCompleted as never);
+      worker.off?.('failed', onFailed as never);
+      worker.off?.('stalled', onStalled as never);
+      worker.off?.('closed', onClosed as never);
+      onClosed();
+      jobs.close();
+      if (workerMetrics.get(worker) === handle) workerMetrics.delete(worker);
+    },
+  };
+  workerMetrics.set(worker, handle);
+  return handle;
 }
 
 /** The logger a traced processor writes its job lines to. */

@@ -391,4 +391,37 @@ describe('BullMQ through obskit, on the real Redis', () => {
     expect(stats.oldestWaitingAgeSeconds).toBeGreaterThanOrEqual(1);
     expect(stats.oldestWaitingAgeSeconds).toBeLessThan(2);
   });
+
+  it('registers a worker once however often asked, and close() takes every listener and series away', async () => {
+    const name = `${QUEUE}-handles`;
+    const queue = new Queue(name, { connection });
+    closers.push(() => queue.close());
+    await queue.obliterate({ force: true });
+    const registry = new Registry();
+    const worker = new Worker(name, async () => 'done', { connection, autorun: false });
+    closers.push(() => worker.close());
+    const events = ['active', 'completed', 'failed', 'stalled', 'closed'] as const;
+    const before = events.map((e) => worker.listenerCount(e));
+    const first = bullmqWorkerMetrics(worker, { registry });
+    expect(bullmqWorkerMetrics(worker, { registry })).toBe(first);
+    expect(events.map((e) => worker.listenerCount(e))).toEqual(before.map((n) => n + 1));
+    const queueMetrics = bullmqQueueMetrics(queue, { registry });
+    await queue.add('a', {});
+    void worker.run();
+    const count = async () =>
+      (await registry.getSingleMetric('jobs_total')?.get())?.values.find(
+        (v) => v.labels.status === 'success',
+      )?.value ?? 0;
+    await waitFor(async () => (await count()) === 1, 10_000, 'the job counted');
+    // Counted once, though registered twice.
+    expect(await count()).toBe(1);
+    expect(await registry.metrics()).toContain(
+      `job_queue_jobs{queue="${name}",state="completed"} 1`,
+    );
+    first.close();
+    queueMetrics.close();
+    expect(events.map((e) => worker.listenerCount(e))).toEqual(before);
+    expect(await registry.metrics()).not.toContain(`job_queue_jobs{queue="${name}"`);
+    await queue.obliterate({ force: true });
+  }, 30_000);
 });

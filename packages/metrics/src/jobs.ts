@@ -86,6 +86,11 @@ export interface JobMetrics {
   run<T>(fn: (job: JobTimer) => T | Promise<T>): Promise<T>;
   /** Times `fn` as a step of a job timed elsewhere (from a queue's events). */
   step<T>(step: string, fn: () => T | Promise<T>): Promise<T>;
+  /**
+   * Stops reading this queue at scrape time: its `job_queue_*` series leave `/metrics` (the
+   * counters and histograms of finished jobs stay). Idempotent.
+   */
+  close(): void;
 }
 
 export const DEFAULT_JOB_BUCKETS: readonly number[] = Object.freeze([
@@ -195,41 +200,56 @@ export function createJobMetrics(options: JobMetricsOptions): JobMetrics {
       : stats === undefined
         ? undefined
         : async () => (await stats())?.waiting;
+  // The readers this helper put on the shared gauges, for close().
+  const registered: [Map<string, unknown>, unknown][] = [];
+  const keep = <T>(readers: Readers<T>, read: () => Promise<T | undefined>): void => {
+    readers.set(queue, read);
+    registered.push([readers, read]);
+  };
   if (depth !== undefined) {
-    readGauge<number>(
-      registry,
-      `${prefix}job_queue_depth`,
-      'Jobs waiting in the queue, read at scrape time.',
-      ['queue'],
-      (gauge, name, value) => {
-        if (finite(value)) gauge.set({ queue: name }, value);
-      },
-    ).set(queue, depth);
+    keep(
+      readGauge<number>(
+        registry,
+        `${prefix}job_queue_depth`,
+        'Jobs waiting in the queue, read at scrape time.',
+        ['queue'],
+        (gauge, name, value) => {
+          if (finite(value)) gauge.set({ queue: name }, value);
+        },
+      ),
+      depth,
+    );
   }
   if (stats !== undefined) {
-    readGauge<QueueStats>(
-      registry,
-      `${prefix}job_queue_jobs`,
-      'Jobs in the queue by state (waiting, active, delayed, failed, completed, paused), read at scrape time.',
-      ['queue', 'state'],
-      (gauge, name, value) => {
-        for (const state of QUEUE_STATES) {
-          const n = value[state];
-          if (finite(n)) gauge.set({ queue: name, state }, n);
-        }
-      },
-    ).set(queue, stats);
-    readGauge<QueueStats>(
-      registry,
-      `${prefix}job_queue_oldest_waiting_age_seconds`,
-      'How long the oldest waiting job has waited, in seconds (consumer lag), read at scrape time.',
-      ['queue'],
-      (gauge, name, value) => {
-        if (finite(value.oldestWaitingAgeSeconds)) {
-          gauge.set({ queue: name }, value.oldestWaitingAgeSeconds);
-        }
-      },
-    ).set(queue, stats);
+    keep(
+      readGauge<QueueStats>(
+        registry,
+        `${prefix}job_queue_jobs`,
+        'Jobs in the queue by state (waiting, active, delayed, failed, completed, paused), read at scrape time.',
+        ['queue', 'state'],
+        (gauge, name, value) => {
+          for (const state of QUEUE_STATES) {
+            const n = value[state];
+            if (finite(n)) gauge.set({ queue: name, state }, n);
+          }
+        },
+      ),
+      stats,
+    );
+    keep(
+      readGauge<QueueStats>(
+        registry,
+        `${prefix}job_queue_oldest_waiting_age_seconds`,
+        'How long the oldest waiting job has waited, in seconds (consumer lag), read at scrape time.',
+        ['queue'],
+        (gauge, name, value) => {
+          if (finite(value.oldestWaitingAgeSeconds)) {
+            gauge.set({ queue: name }, value.oldestWaitingAgeSeconds);
+          }
+        },
+      ),
+      stats,
+    );
   }
   if (depth !== undefined) registerScrapeErrors(registry, 'job_queue', queue);
   inProgress.set({ queue }, 0);
@@ -290,6 +310,11 @@ export function createJobMetrics(options: JobMetricsOptions): JobMetrics {
     queue,
     startJob,
     step: stepOnly,
+    close() {
+      for (const [readers, read] of registered.splice(0)) {
+        if (readers.get(queue) === read) readers.delete(queue);
+      }
+    },
     async run(fn) {
       const job = startJob();
       try {
