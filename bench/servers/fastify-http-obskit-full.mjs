@@ -1,19 +1,5 @@
-// Fastify with the obskit umbrella, everything on, and one outgoing node:http call (keep-alive agent) per request (traced,
-// carrying traceparent and x-request-id): request ids, tracing (100% sampled, batch
-// processor, spans dropped), metrics, health, one access log line per request to /dev/null through
-// obskit's logDestination (the obskit logger's default destination).
-import { createLogger, logDestination } from '@obskit/core';
-import { droppingExporter } from './_otel.mjs';
+// Fastify with the obskit umbrella, everything on, and one outgoing node:http call (keep-alive agent) per request,
+// traced (a client span, traceparent and x-request-id). See _calling.mjs.
+import { startCallingServer } from './_calling.mjs';
 
-const { startTracing } = await import('@obskit/tracing');
-startTracing({ exporter: droppingExporter, sampleRatio: 1, serviceName: 'bench' });
-const { default: Fastify } = await import('fastify');
-const { obskit, obskitServerOptions } = await import('obskit/fastify');
-const { fastifyFetchRoutes, httpGetJson, startFastify } = await import('./_common.mjs');
-const { startDownstream } = await import('./_downstream.mjs');
-const logger = createLogger({ service: 'bench', destination: logDestination('/dev/null') });
-const options = { service: 'bench', logger, health: { shutdown: false } };
-const app = Fastify(obskitServerOptions(options));
-await app.register(obskit, options);
-fastifyFetchRoutes(app, await startDownstream(), httpGetJson);
-await startFastify(app);
+await startCallingServer('fastify', { call: 'http', traced: true });

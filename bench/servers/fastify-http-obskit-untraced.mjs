@@ -1,24 +1,5 @@
-// Fastify with the obskit umbrella, everything on, and one outgoing node:http call (keep-alive agent) per request left
-// untraced (`tracing.outgoing: false`, `requestId.propagate: false`: no client span, no
-// traceparent, no x-request-id): what obskit full costs without tracing the call, the baseline
-// of what tracing one call adds inside an obskit server.
-import { createLogger, logDestination } from '@obskit/core';
-import { droppingExporter } from './_otel.mjs';
+// Fastify with the obskit umbrella, everything on, and one outgoing node:http call (keep-alive agent) per request,
+// left untraced (no client span, traceparent or x-request-id), the baseline of what tracing it costs. See _calling.mjs.
+import { startCallingServer } from './_calling.mjs';
 
-const { startTracing } = await import('@obskit/tracing');
-startTracing({ exporter: droppingExporter, sampleRatio: 1, serviceName: 'bench', outgoing: false });
-const { default: Fastify } = await import('fastify');
-const { obskit, obskitServerOptions } = await import('obskit/fastify');
-const { fastifyFetchRoutes, httpGetJson, startFastify } = await import('./_common.mjs');
-const { startDownstream } = await import('./_downstream.mjs');
-const logger = createLogger({ service: 'bench', destination: logDestination('/dev/null') });
-const options = {
-  service: 'bench',
-  logger,
-  health: { shutdown: false },
-  requestId: { propagate: false },
-};
-const app = Fastify(obskitServerOptions(options));
-await app.register(obskit, options);
-fastifyFetchRoutes(app, await startDownstream(), httpGetJson);
-await startFastify(app);
+await startCallingServer('fastify', { call: 'http', traced: false });

@@ -1,61 +1,9 @@
 // OTEL_PROPAGATORS=b3: the single `b3` header in and out, on both frameworks, and nothing else
 // (the W3C headers only when they are configured too; see b3.test.ts for b3multi).
-import { createServer, type IncomingHttpHeaders } from 'node:http';
-import { listen } from '@obskit/test-support';
-import express from 'express';
-import Fastify from 'fastify';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { tracing as expressTracing } from '../src/express.js';
-import { tracing as fastifyTracing } from '../src/fastify.js';
-import { startTracing, type TracingHandle } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { b3Harness, SPAN, TRACE } from './b3-support.js';
 
-let handle: TracingHandle;
-beforeAll(() => {
-  vi.stubEnv('OTEL_PROPAGATORS', 'b3');
-  handle = startTracing({ exporter: 'none', logger: { warn: () => undefined } });
-});
-afterAll(async () => {
-  vi.unstubAllEnvs();
-  await handle.shutdown();
-});
-const closers: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  await Promise.all(closers.splice(0).map((close) => close()));
-});
-
-const TRACE = '463ac35c9f6413ad48485a3953bb6124';
-const SPAN = 'a2fb4a1d1a96d312';
-
-async function downstream(): Promise<{ url: string; seen: IncomingHttpHeaders[] }> {
-  const seen: IncomingHttpHeaders[] = [];
-  const running = await listen(
-    createServer((req, res) => {
-      seen.push(req.headers);
-      res.end('ok');
-    }),
-  );
-  closers.push(running.close);
-  return { url: running.url, seen };
-}
-
-async function service(framework: string, target: string): Promise<string> {
-  if (framework === 'fastify') {
-    const app = Fastify();
-    await app.register(fastifyTracing);
-    app.get('/call', async () => (await fetch(target)).text());
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    closers.push(() => app.close());
-    return `http://127.0.0.1:${(app.server.address() as { port: number }).port}/call`;
-  }
-  const app = express();
-  app.use(expressTracing());
-  app.get('/call', async (_req, res) => {
-    res.send(await (await fetch(target)).text());
-  });
-  const running = await listen(app);
-  closers.push(running.close);
-  return `${running.url}/call`;
-}
+const { downstream, service } = b3Harness('b3');
 
 describe.each(['fastify', 'express'])('single-header B3 on %s', (framework) => {
   it('continues an incoming b3 trace and sends one b3 header out, no x-b3-* and no traceparent', async () => {
