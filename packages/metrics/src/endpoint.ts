@@ -229,13 +229,19 @@ export function createMetricsEndpoint(
         );
       });
       const started = server;
-      await new Promise<void>((resolve, reject) => {
-        started.once('error', reject);
-        started.listen(listen.port, listen.host ?? '0.0.0.0', () => {
-          started.off('error', reject);
-          resolve();
+      try {
+        await new Promise<void>((resolve, reject) => {
+          started.once('error', reject);
+          started.listen(listen.port, listen.host ?? '0.0.0.0', () => {
+            started.off('error', reject);
+            resolve();
+          });
         });
-      });
+      } catch (error) {
+        // EADDRINUSE, EACCES: the caller's start fails with it, and a later start tries again.
+        server = undefined;
+        throw error;
+      }
       return server;
     },
     async close() {

@@ -201,6 +201,17 @@ describe.each(frameworks)('$name', (framework) => {
     expect(count(parseMetrics(text), { route: '/users/:id' })).toBe(1);
   });
 
+  it('fails the start with EADDRINUSE when the separate listener’s port is taken', async () => {
+    const taken = await import('@obskit/test-support').then(({ listen }) => listen(() => {}));
+    closers.push(taken.close);
+    await expect(
+      start({
+        defaultMetrics: false,
+        endpoint: { listen: { port: taken.port, host: '127.0.0.1' } },
+      }),
+    ).rejects.toThrow(/EADDRINUSE/);
+  });
+
   it('runs two apps in one process, and twice on one registry, without "already registered"', async () => {
     const a = await start();
     const b = await start();
