@@ -1,4 +1,4 @@
-import { invalidOption, optionNumber, optionObject } from '@obskit/core/internal';
+import { errorTypeOf, invalidOption, optionNumber, optionObject } from '@obskit/core/internal';
 import { poolMetrics, type PoolMetricsOptions, type PoolTimings } from './pool.js';
 
 /** The part of `pg`'s `Pool` obskit reads and instruments (documented properties and methods). */
@@ -19,11 +19,26 @@ export interface PgPoolMetricsOptions extends PoolMetricsOptions {
 
 const kInstrumented = Symbol.for('obskit.pg.instrumented');
 
-function timed<R>(start: number, observe: (seconds: number) => void, result: R): R {
+/**
+ * A failed connect's `error_type`: `timeout` for pg-pool's `connectionTimeoutMillis`, the error's
+ * code (`ECONNREFUSED`, SQLSTATE `3D000`, `28P01`: few values), else its class.
+ */
+function connectErrorType(error: unknown): string {
+  const { message, code } = (error ?? {}) as { message?: unknown; code?: unknown };
+  if (typeof message === 'string' && /timeout/i.test(message)) return 'timeout';
+  if (typeof code === 'string' && /^[A-Z0-9_]{2,40}$/.test(code)) return code;
+  return errorTypeOf(error);
+}
+
+function timed<R>(
+  start: number,
+  observe: (seconds: number, errorType?: string) => void,
+  result: R,
+): R {
   if (result !== null && typeof (result as { then?: unknown }).then === 'function') {
     (result as Promise<unknown>).then(
       () => observe((performance.now() - start) / 1000),
-      () => undefined,
+      (error: unknown) => observe((performance.now() - start) / 1000, connectErrorType(error)),
     );
   }
   return result;
@@ -64,11 +79,12 @@ export function pgPoolMetrics(pool: PgPool, options: PgPoolMetricsOptions): Pool
       const callback = args[0];
       if (typeof callback === 'function') {
         return connect.call(this, (err: unknown, ...rest: unknown[]) => {
-          if (!err) now().observeWait((performance.now() - start) / 1000);
+          const seconds = (performance.now() - start) / 1000;
+          now().observeWait(seconds, err ? connectErrorType(err) : undefined);
           return (callback as (...a: unknown[]) => unknown)(err, ...rest);
         });
       }
-      return timed(start, (s) => now().observeWait(s), connect.apply(this, args));
+      return timed(start, (s, e) => now().observeWait(s, e), connect.apply(this, args));
     };
     const Client = pool.Client;
     if (typeof Client === 'function') {
@@ -78,11 +94,12 @@ export function pgPoolMetrics(pool: PgPool, options: PgPoolMetricsOptions): Pool
           const callback = args[0];
           if (typeof callback === 'function') {
             return super.connect((err: unknown, ...rest: unknown[]) => {
-              if (!err) now().observeCreate((performance.now() - start) / 1000);
+              const seconds = (performance.now() - start) / 1000;
+              now().observeCreate(seconds, err ? connectErrorType(err) : undefined);
               return (callback as (...a: unknown[]) => unknown)(err, ...rest);
             });
           }
-          return timed(start, (s) => now().observeCreate(s), super.connect(...args));
+          return timed(start, (s, e) => now().observeCreate(s, e), super.connect(...args));
         }
       };
     }

@@ -34,10 +34,13 @@ export interface PoolMetricsOptions {
 
 /** Timings a driver reports when it has them. */
 export interface PoolTimings {
-  /** A caller waited `seconds` for a connection. */
-  observeWait(seconds: number): void;
-  /** Opening a new connection took `seconds`. */
-  observeCreate(seconds: number): void;
+  /**
+   * A caller waited `seconds` for a connection; `errorType` when it got none (`timeout` for the
+   * pool's `connectionTimeoutMillis`, the error's code otherwise: `ECONNREFUSED`, `3D000`).
+   */
+  observeWait(seconds: number, errorType?: string): void;
+  /** Opening a new connection took `seconds`; `errorType` when it failed. */
+  observeCreate(seconds: number, errorType?: string): void;
 }
 
 export const DEFAULT_POOL_BUCKETS: readonly number[] = Object.freeze([
@@ -145,17 +148,31 @@ export function poolMetrics(stats: () => PoolStats, options: PoolMetricsOptions)
   }
   const histogram = (name: string, help: string): Histogram<string> =>
     existing<Histogram<string>>(registry, name, 'histogram') ??
-    new Histogram({ name, help, labelNames: ['pool_name'], buckets, registers: [registry] });
-  const wait = histogram(
+    new Histogram({
+      name,
+      help,
+      labelNames: ['pool_name', 'error_type'],
+      buckets,
+      registers: [registry],
+    });
+  const waitHistogram = histogram(
     'db_client_connection_wait_time_seconds',
-    'Time callers waited for a connection from the pool, in seconds.',
-  ).labels({ pool_name: poolName });
-  const create = histogram(
+    'Time callers waited for a connection from the pool, in seconds; error_type when they got none.',
+  );
+  const createHistogram = histogram(
     'db_client_connection_create_time_seconds',
-    'Time it took to open a new connection, in seconds.',
-  ).labels({ pool_name: poolName });
+    'Time it took to open a new connection, in seconds; error_type when it failed.',
+  );
+  const wait = waitHistogram.labels({ pool_name: poolName });
+  const create = createHistogram.labels({ pool_name: poolName });
   return {
-    observeWait: (seconds) => wait.observe(seconds),
-    observeCreate: (seconds) => create.observe(seconds),
+    observeWait: (seconds, errorType) =>
+      errorType === undefined
+        ? wait.observe(seconds)
+        : waitHistogram.observe({ pool_name: poolName, error_type: errorType }, seconds),
+    observeCreate: (seconds, errorType) =>
+      errorType === undefined
+        ? create.observe(seconds)
+        : createHistogram.observe({ pool_name: poolName, error_type: errorType }, seconds),
   };
 }

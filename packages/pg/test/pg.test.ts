@@ -114,27 +114,56 @@ describe('pg pool metrics and readiness, on the real PostgreSQL', () => {
   }, 30_000);
 
   it.each([
-    ['a closed port', async () => ({ ...config, port: await closedPort() })],
-    ['a database that does not exist', async () => ({ ...config, database: 'obskit_no_such_db' })],
-  ])('counts no wait and no opened connection for a connect to %s', async (_what, target) => {
+    ['a closed port', async () => ({ ...config, port: await closedPort() }), 'ECONNREFUSED'],
+    [
+      'a database that does not exist',
+      async () => ({ ...config, database: 'obskit_no_such_db' }),
+      '3D000',
+    ],
+  ])(
+    'counts no successful wait or opening for a connect to %s',
+    async (_what, target, errorType) => {
+      const registry = new Registry();
+      const pool = new pg.Pool({ ...(await target()), max: 2, connectionTimeoutMillis: 3000 });
+      pools.push(pool);
+      pgPoolMetrics(pool, { registry, poolName: 'broken' });
+      await expect(pool.query('SELECT 1')).rejects.toThrow();
+      await expect(pool.connect()).rejects.toThrow();
+      // The callback form too.
+      await new Promise<void>((resolve) =>
+        pool.connect((err) => {
+          expect(err).toBeInstanceOf(Error);
+          resolve();
+        }),
+      );
+      const v = await values(registry);
+      // No successful wait or opening; the failed ones are timed under their error_type.
+      expect(v.get('db_client_connection_wait_time_seconds_count{}') ?? 0).toBe(0);
+      expect(v.get('db_client_connection_create_time_seconds_count{}') ?? 0).toBe(0);
+      expect(v.get(`db_client_connection_wait_time_seconds_count{error_type=${errorType}}`)).toBe(
+        3,
+      );
+      expect(v.get(`db_client_connection_create_time_seconds_count{error_type=${errorType}}`)).toBe(
+        3,
+      );
+      expect(v.get('db_client_connection_count{state=used}')).toBe(0);
+    },
+  );
+
+  it('times a wait cut by connectionTimeoutMillis under error_type="timeout"', async () => {
     const registry = new Registry();
-    const pool = new pg.Pool({ ...(await target()), max: 2, connectionTimeoutMillis: 3000 });
+    const pool = new pg.Pool({ ...config, max: 1, connectionTimeoutMillis: 100 });
     pools.push(pool);
-    pgPoolMetrics(pool, { registry, poolName: 'broken' });
-    await expect(pool.query('SELECT 1')).rejects.toThrow();
-    await expect(pool.connect()).rejects.toThrow();
-    // The callback form too.
-    await new Promise<void>((resolve) =>
-      pool.connect((err) => {
-        expect(err).toBeInstanceOf(Error);
-        resolve();
-      }),
-    );
+    pgPoolMetrics(pool, { registry, poolName: 'tight' });
+    const held = await pool.connect();
+    await expect(pool.connect()).rejects.toThrow(/timeout/i);
+    held.release();
     const v = await values(registry);
-    // A histogram nothing was observed in has no series yet.
-    expect(v.get('db_client_connection_wait_time_seconds_count{}') ?? 0).toBe(0);
-    expect(v.get('db_client_connection_create_time_seconds_count{}') ?? 0).toBe(0);
-    expect(v.get('db_client_connection_count{state=used}')).toBe(0);
+    expect(v.get('db_client_connection_wait_time_seconds_count{error_type=timeout}')).toBe(1);
+    expect(v.get('db_client_connection_wait_time_seconds_sum{error_type=timeout}')).toBeGreaterThan(
+      0.09,
+    );
+    expect(v.get('db_client_connection_wait_time_seconds_count{}')).toBe(1);
   });
 
   it('answers 503 with the error in the check when SELECT 1 fails', async () => {
