@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { ensureSqliteAddon } from './sqlite-addon.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dataDir = process.env.DATA_DIR ?? join(root, 'apps', 'api', 'data');
@@ -47,6 +48,14 @@ for (const [port, what, variable] of [
   }
 }
 mkdirSync(dataDir, { recursive: true });
+// The embedded store (no DATABASE_URL) is a native addon: built for this Node.js, or rebuilt.
+if (!process.env.DATABASE_URL) {
+  try {
+    ensureSqliteAddon(root, join(root, 'apps', 'api'));
+  } catch (error) {
+    fail(error.message);
+  }
+}
 
 function prefixed(stream, name, out) {
   createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
