@@ -18,6 +18,7 @@ export interface PgPoolMetricsOptions extends PoolMetricsOptions {
 }
 
 const kInstrumented = Symbol.for('obskit.pg.instrumented');
+const kOriginals = Symbol.for('obskit.pg.originals');
 
 /**
  * A failed connect's `error_type`: `timeout` for pg-pool's `connectionTimeoutMillis`, the error's
@@ -68,23 +69,31 @@ export function pgPoolMetrics(pool: PgPool, options: PgPoolMetricsOptions): Pool
     () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max }),
     options,
   );
-  const target = pool as PgPool & { [kInstrumented]?: PoolTimings };
+  const target = pool as PgPool & {
+    [kInstrumented]?: PoolTimings;
+    [kOriginals]?: {
+      connect: PgPool['connect'];
+      Client: PgPool['Client'];
+      wrapped: PgPool['connect'];
+    };
+  };
   if (target[kInstrumented] === undefined) {
     target[kInstrumented] = timings;
     const connect = pool.connect;
+    const OriginalClient = pool.Client;
     // The current timings of this pool (registered again, the newest registration's).
-    const now = (): PoolTimings => target[kInstrumented] as PoolTimings;
+    const now = (): PoolTimings | undefined => target[kInstrumented];
     pool.connect = function (this: unknown, ...args: unknown[]) {
       const start = performance.now();
       const callback = args[0];
       if (typeof callback === 'function') {
         return connect.call(this, (err: unknown, ...rest: unknown[]) => {
           const seconds = (performance.now() - start) / 1000;
-          now().observeWait(seconds, err ? connectErrorType(err) : undefined);
+          now()?.observeWait(seconds, err ? connectErrorType(err) : undefined);
           return (callback as (...a: unknown[]) => unknown)(err, ...rest);
         });
       }
-      return timed(start, (s, e) => now().observeWait(s, e), connect.apply(this, args));
+      return timed(start, (s, e) => now()?.observeWait(s, e), connect.apply(this, args));
     };
     const Client = pool.Client;
     if (typeof Client === 'function') {
@@ -95,18 +104,33 @@ export function pgPoolMetrics(pool: PgPool, options: PgPoolMetricsOptions): Pool
           if (typeof callback === 'function') {
             return super.connect((err: unknown, ...rest: unknown[]) => {
               const seconds = (performance.now() - start) / 1000;
-              now().observeCreate(seconds, err ? connectErrorType(err) : undefined);
+              now()?.observeCreate(seconds, err ? connectErrorType(err) : undefined);
               return (callback as (...a: unknown[]) => unknown)(err, ...rest);
             });
           }
-          return timed(start, (s, e) => now().observeCreate(s, e), super.connect(...args));
+          return timed(start, (s, e) => now()?.observeCreate(s, e), super.connect(...args));
         }
       };
     }
+    target[kOriginals] = { connect, Client: OriginalClient, wrapped: pool.connect };
   } else {
     target[kInstrumented] = timings;
   }
-  return timings;
+  return {
+    ...timings,
+    close() {
+      timings.close();
+      if (target[kInstrumented] !== timings) return;
+      // The newest registration closed: the pool gets its own connect and Client back.
+      const originals = target[kOriginals];
+      if (originals !== undefined && pool.connect === originals.wrapped) {
+        pool.connect = originals.connect;
+        if (originals.Client !== undefined) pool.Client = originals.Client;
+      }
+      target[kInstrumented] = undefined;
+      target[kOriginals] = undefined;
+    },
+  };
 }
 
 export interface PgCheckOptions {

@@ -41,6 +41,12 @@ export interface PoolTimings {
   observeWait(seconds: number, errorType?: string): void;
   /** Opening a new connection took `seconds`; `errorType` when it failed. */
   observeCreate(seconds: number, errorType?: string): void;
+  /**
+   * Stops reading this pool at scrape time (its gauges leave `/metrics`; the histograms keep what
+   * they counted); `pgPoolMetrics`' handle also puts the pool's own `connect` and `Client` back.
+   * Idempotent.
+   */
+  close(): void;
 }
 
 export const DEFAULT_POOL_BUCKETS: readonly number[] = Object.freeze([
@@ -116,6 +122,7 @@ export function poolMetrics(stats: () => PoolStats, options: PoolMetricsOptions)
     throw invalidOption('pool.buckets', 'a non-empty array of positive numbers', buckets);
   }
   const read = guardCallback(stats, 'pool.stats', undefined, options.logger);
+  const held: Readers[] = [];
   for (const readers of [
     poolGauge(
       registry,
@@ -145,6 +152,7 @@ export function poolMetrics(stats: () => PoolStats, options: PoolMetricsOptions)
   ]) {
     // A pool registered again under its name replaces the earlier one (an app built anew).
     readers.set(poolName, read);
+    held.push(readers);
   }
   const histogram = (name: string, help: string): Histogram<string> =>
     existing<Histogram<string>>(registry, name, 'histogram') ??
@@ -174,5 +182,10 @@ export function poolMetrics(stats: () => PoolStats, options: PoolMetricsOptions)
       errorType === undefined
         ? create.observe(seconds)
         : createHistogram.observe({ pool_name: poolName, error_type: errorType }, seconds),
+    close() {
+      for (const readers of held.splice(0)) {
+        if (readers.get(poolName) === read) readers.delete(poolName);
+      }
+    },
   };
 }

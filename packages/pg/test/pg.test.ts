@@ -166,6 +166,27 @@ describe('pg pool metrics and readiness, on the real PostgreSQL', () => {
     expect(v.get('db_client_connection_wait_time_seconds_count{}')).toBe(1);
   });
 
+  it('close() takes the pool off /metrics and gives it back its own connect and Client', async () => {
+    const registry = new Registry();
+    const pool = newPool(1);
+    const { connect, Client } = pool as unknown as { connect: unknown; Client: unknown };
+    const handle = pgPoolMetrics(pool, { registry, poolName: 'closing' });
+    expect((pool as unknown as { connect: unknown }).connect).not.toBe(connect);
+    await pool.query('SELECT 1');
+    expect((await values(registry)).get('db_client_connection_max{}')).toBe(1);
+    handle.close();
+    handle.close();
+    expect((pool as unknown as { connect: unknown }).connect).toBe(connect);
+    expect((pool as unknown as { Client: unknown }).Client).toBe(Client);
+    const v = await values(registry);
+    expect(v.get('db_client_connection_max{}')).toBeUndefined();
+    const waited = v.get('db_client_connection_wait_time_seconds_count{}');
+    await pool.query('SELECT 1');
+    expect((await values(registry)).get('db_client_connection_wait_time_seconds_count{}')).toBe(
+      waited,
+    );
+  });
+
   it('answers 503 with the error in the check when SELECT 1 fails', async () => {
     const pool = new pg.Pool({ ...config, database: 'obskit_no_such_db', max: 1 });
     pools.push(pool);
