@@ -34,6 +34,7 @@ export { defaultLogger, failureReporter, guardAsyncCallback, guardCallback } fro
 export type { WarnLogger } from './guard.js';
 export {
   CLIENT_CLOSED_STATUS,
+  errorCodeOf,
   errorTypeOf,
   isStandardMethod,
   normalizeMethod,

@@ -81,3 +81,13 @@ export function errorTypeOf(error: unknown): string {
   }
   return '_OTHER';
 }
+
+/**
+ * The type of a failed I/O operation (an outgoing call, a connect): the error's code when it has
+ * one of the short upper-case kind (`ECONNREFUSED`, `UND_ERR_SOCKET`, SQLSTATE `3D000`: few
+ * values, and the telling ones), else `errorTypeOf`.
+ */
+export function errorCodeOf(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[A-Z0-9_]{2,40}$/.test(code) ? code : errorTypeOf(error);
+}

@@ -77,6 +77,7 @@ export function scrapeReading<R>(
     }
   };
   let pending: Promise<R | undefined> | undefined;
+  const inFlight = inFlightOf(registry);
   return () => {
     if (pending === undefined) {
       const reading = attempt().finally(() => {
@@ -90,10 +91,15 @@ export function scrapeReading<R>(
   };
 }
 
-// The readings of this scrape in flight: the error counter waits for them, so that a scrape
-// counts its own failures. (The gauges that take readings are registered before the counter, and
-// a registry starts every metric's collection in registration order.)
-const inFlight = new Set<Promise<unknown>>();
+// Each registry's readings of this scrape in flight: its error counter waits for them, so that a
+// scrape counts its own failures. (The gauges that take readings are registered before the
+// counter, and a registry starts every metric's collection in registration order.)
+const inFlightByRegistry = new WeakMap<Registry, Set<Promise<unknown>>>();
+function inFlightOf(registry: Registry): Set<Promise<unknown>> {
+  let set = inFlightByRegistry.get(registry);
+  if (set === undefined) inFlightByRegistry.set(registry, (set = new Set()));
+  return set;
+}
 
 /**
  * Makes `obskit_scrape_errors_total` in `registry` with the two series of one reading at 0, so
@@ -120,7 +126,7 @@ function errorCounter(registry: Registry): Counter<'source' | 'name' | 'reason'>
       labelNames: ['source', 'name', 'reason'],
       registers: [registry],
       async collect() {
-        await Promise.all(inFlight);
+        await Promise.all(inFlightOf(registry));
       },
     })
   );

@@ -65,11 +65,11 @@ function requestLoggerStep(logger: Logger): ExpressStep {
   };
 }
 
-const errors = (): ErrorRequestHandler => (error: unknown, req, res, next) => {
+const errors = (): ErrorRequestHandler => (error: unknown, req, _res, next) => {
   // The client went away while sending its body (body-parser's `request.aborted`): nobody is
   // left to answer and nothing failed here. The request counts as a 499 under its route; no
   // error line, no onError, and no stack from Express's final handler.
-  if ((error as { type?: unknown } | null)?.type === 'request.aborted' || res.destroyed) return;
+  if ((error as { type?: unknown } | null)?.type === 'request.aborted') return;
   noteRequestError(req, error);
   next(error);
 };

@@ -158,6 +158,13 @@ function logCrashes(logger: Logger): void {
  * The graceful shutdown's last hook: pending spans flushed, within `ms` (a collector that is down
  * or does not answer must not hold the exit past its deadline); what could not be sent is said.
  */
+/** The span flush's share of the shutdown deadline: a quarter of it, 5 s at most. */
+function flushMs(shutdown: { timeoutMs?: number } | undefined): number {
+  const deadline =
+    shutdown?.timeoutMs ?? shutdownEnv().timeoutMs ?? HEALTH_DEFAULTS.shutdownTimeoutMs;
+  return Math.min(5000, Math.floor(deadline / 4));
+}
+
 async function flushSpans(logger: Logger, ms: number): Promise<void> {
   const handle = getTracingHandle();
   if (handle === undefined) return;
@@ -239,6 +246,8 @@ export function resolveOptions(options: ObskitOptions): ResolvedOptions {
     metrics = { ...metrics, registry };
     if (health.registry === undefined) health = { ...health, registry };
   }
+  // Decided once: the span flush's share of the shutdown deadline.
+  const spanFlushMs = health === false ? 0 : flushMs(health.shutdown || undefined);
   return {
     ...identity,
     logger,
@@ -261,18 +270,7 @@ export function resolveOptions(options: ObskitOptions): ResolvedOptions {
                     // within a quarter of the deadline, 5 s at most.
                     onShutdown: [
                       ...[health.shutdown?.onShutdown ?? []].flat(),
-                      () =>
-                        flushSpans(
-                          logger,
-                          Math.min(
-                            5000,
-                            Math.floor(
-                              ((health.shutdown || undefined)?.timeoutMs ??
-                                shutdownEnv().timeoutMs ??
-                                HEALTH_DEFAULTS.shutdownTimeoutMs) / 4,
-                            ),
-                          ),
-                        ),
+                      () => flushSpans(logger, spanFlushMs),
                     ],
                   },
           },

@@ -1,4 +1,4 @@
-import { errorTypeOf, invalidOption, optionNumber, optionObject } from '@obskit/core/internal';
+import { errorCodeOf, invalidOption, optionNumber, optionObject } from '@obskit/core/internal';
 import { poolMetrics, type PoolMetricsOptions, type PoolTimings } from './pool.js';
 
 /** The part of `pg`'s `Pool` obskit reads and instruments (documented properties and methods). */
@@ -21,14 +21,13 @@ const kInstrumented = Symbol.for('obskit.pg.instrumented');
 const kOriginals = Symbol.for('obskit.pg.originals');
 
 /**
- * A failed connect's `error_type`: `timeout` for pg-pool's `connectionTimeoutMillis`, the error's
- * code (`ECONNREFUSED`, SQLSTATE `3D000`, `28P01`: few values), else its class.
+ * A failed connect's `error_type`: `timeout` for pg-pool's `connectionTimeoutMillis` (an error
+ * without a code), else the error's code (`ECONNREFUSED`, SQLSTATE `3D000`) or class.
  */
 function connectErrorType(error: unknown): string {
-  const { message, code } = (error ?? {}) as { message?: unknown; code?: unknown };
+  const message = (error as { message?: unknown } | null)?.message;
   if (typeof message === 'string' && /timeout/i.test(message)) return 'timeout';
-  if (typeof code === 'string' && /^[A-Z0-9_]{2,40}$/.test(code)) return code;
-  return errorTypeOf(error);
+  return errorCodeOf(error);
 }
 
 function timed<R>(

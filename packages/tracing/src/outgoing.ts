@@ -12,6 +12,7 @@ import {
 } from '@opentelemetry/api';
 import {
   addOutgoingInjector,
+  errorCodeOf,
   INJECT,
   isStandardMethod,
   type OutgoingCall,
@@ -61,14 +62,9 @@ function fail(request: object, error: unknown): void {
   if (span === undefined) return;
   spans.delete(request);
   // A call the caller aborted is not an error of the call (the HTTP conventions). Otherwise the
-  // error's code (ECONNREFUSED, UND_ERR_SOCKET: few values, and the useful ones) is its type.
-  const { name, code } = (error ?? {}) as { name?: unknown; code?: unknown };
-  if (name !== 'AbortError') {
-    recordError(
-      span,
-      error,
-      typeof code === 'string' && /^[A-Z][A-Z0-9_]{1,40}$/.test(code) ? code : undefined,
-    );
+  // error's code (ECONNREFUSED, UND_ERR_SOCKET) is its type.
+  if ((error as { name?: unknown } | null)?.name !== 'AbortError') {
+    recordError(span, error, errorCodeOf(error));
   }
   span.end();
 }

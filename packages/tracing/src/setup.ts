@@ -297,17 +297,18 @@ export function startTracing(options: TracingOptions = {}): TracingHandle {
     forceFlush: () => provider.forceFlush(),
     async shutdownWithin(ms) {
       let timer: NodeJS.Timeout | undefined;
-      const completed = await Promise.race([
-        handle.shutdown().then(
-          () => true,
-          () => true,
-        ),
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(false), ms);
-        }),
-      ]);
-      clearTimeout(timer);
-      return { completed, pending: delivery.pending };
+      try {
+        // A shutdown that fails rejects here, as `shutdown()` does.
+        const completed = await Promise.race([
+          handle.shutdown().then(() => true),
+          new Promise<boolean>((resolve) => {
+            timer = setTimeout(() => resolve(false), ms);
+          }),
+        ]);
+        return { completed, pending: delivery.pending };
+      } finally {
+        clearTimeout(timer);
+      }
     },
     shutdown() {
       stopped ??= (async () => {
