@@ -68,7 +68,7 @@ function start(name, dir, env) {
   // sends each app exactly one SIGTERM.
   const child = spawn(process.execPath, ['dist/main.js'], {
     cwd: join(root, 'apps', dir),
-    env: { ...process.env, DATA_DIR: dataDir, DRAIN_DELAY_MS: '500', HOST: host, ...env },
+    env: { ...process.env, DATA_DIR: dataDir, OBSKIT_DRAIN_DELAY_MS: '500', HOST: host, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });

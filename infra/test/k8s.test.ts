@@ -199,11 +199,11 @@ describe('infra/k8s against obskit', () => {
       const c = template.spec.containers[0]!;
       const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
       const preStopMs = c.lifecycle.preStop.sleep.seconds * 1000;
-      const drainMs = Number(config.DRAIN_DELAY_MS);
+      const drainMs = Number(config.OBSKIT_DRAIN_DELAY_MS);
       // The time traffic gets to move away is obskit's default drain, whichever part waits.
       expect(preStopMs + drainMs).toBe(DEFAULTS.drainDelayMs);
       // The app's shutdown limit, and the kubelet's: preStop counts against the grace period.
-      const shutdownMs = Number(env.SHUTDOWN_TIMEOUT_MS ?? DEFAULTS.shutdownTimeoutMs);
+      const shutdownMs = Number(env.OBSKIT_SHUTDOWN_TIMEOUT_MS ?? DEFAULTS.shutdownTimeoutMs);
       expect(shutdownMs).toBe(DEFAULTS.shutdownTimeoutMs);
       expect(template.spec.terminationGracePeriodSeconds * 1000).toBeGreaterThan(
         preStopMs + shutdownMs,

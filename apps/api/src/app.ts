@@ -52,8 +52,12 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
         },
       },
       shutdown: {
-        drainDelayMs: options.drainDelayMs ?? 5000,
-        timeoutMs: options.shutdownTimeoutMs ?? 25_000,
+        // Unset: obskit's own, from OBSKIT_DRAIN_DELAY_MS / OBSKIT_SHUTDOWN_TIMEOUT_MS or its
+        // defaults (5 s, 25 s).
+        ...(options.drainDelayMs === undefined ? {} : { drainDelayMs: options.drainDelayMs }),
+        ...(options.shutdownTimeoutMs === undefined
+          ? {}
+          : { timeoutMs: options.shutdownTimeoutMs }),
         onShutdown: () => store.close(),
       },
     },

@@ -13,9 +13,6 @@ const { buildApi } = await import('./app.js');
 const app = await buildApi({
   dataDir: env.DATA_DIR ?? 'data',
   env,
-  drainDelayMs: env.DRAIN_DELAY_MS === undefined ? undefined : Number(env.DRAIN_DELAY_MS),
-  shutdownTimeoutMs:
-    env.SHUTDOWN_TIMEOUT_MS === undefined ? undefined : Number(env.SHUTDOWN_TIMEOUT_MS),
 });
 await app.listen({ host: env.HOST ?? '127.0.0.1', port: Number(env.PORT ?? 3000) });
 const { port } = app.server.address() as { port: number };

@@ -140,9 +140,10 @@ const o = obskit({
   health: {
     checks: consumer.checks,
     shutdown: {
-      drainDelayMs: Number(env.DRAIN_DELAY_MS ?? 1000),
-      // Inside Kubernetes' default 30 s grace period: a job longer than that is cut off anyway.
-      timeoutMs: Number(env.SHUTDOWN_TIMEOUT_MS ?? 25_000),
+      // The worker serves no traffic but its probes and /metrics: 1 s of drain unless
+      // OBSKIT_DRAIN_DELAY_MS says otherwise. Its deadline is obskit's (OBSKIT_SHUTDOWN_TIMEOUT_MS,
+      // default 25 s, inside Kubernetes' default 30 s grace period).
+      ...(env.OBSKIT_DRAIN_DELAY_MS === undefined ? { drainDelayMs: 1000 } : {}),
       // Stop taking jobs at the signal; the job in hand holds the shutdown until it is done.
       onShutdownStart: () => void consumer.stop(),
       onShutdown: () => consumer.close(),

@@ -34,7 +34,7 @@ export async function startApp(
       OPS_PORT: '0',
       HOST: '127.0.0.1',
       LOG_LEVEL: 'info',
-      DRAIN_DELAY_MS: '100',
+      OBSKIT_DRAIN_DELAY_MS: '100',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -22,23 +22,42 @@ interface Response {
   error?: string;
 }
 
+export interface SharedClusterMetrics {
+  /** Stops answering the primary: the `message` listener is removed. Safe to call twice. */
+  close(): void;
+}
+
+const shared = new WeakMap<Registry, SharedClusterMetrics>();
+
 /**
  * In a `node:cluster` worker: answers the primary's requests for this worker's metrics (see
- * `clusterMetrics`). Call it once with the app's registry (`app.metrics.registry`,
- * `o.metrics.registry`). Outside a worker it does nothing.
+ * `clusterMetrics`). Call it with the app's registry (`app.metrics.registry`,
+ * `o.metrics.registry`); a second call with the same registry returns the same handle and adds
+ * no listener. Outside a worker it does nothing.
  */
-export function shareClusterMetrics(registry: Registry): void {
+export function shareClusterMetrics(registry: Registry): SharedClusterMetrics {
   if (registry === null || typeof registry !== 'object' || !('getMetricsAsJSON' in registry)) {
     throw invalidOption('cluster.registry', 'a prom-client Registry', registry);
   }
-  if (!cluster.isWorker) return;
-  process.on('message', (message: Request) => {
+  const existing = shared.get(registry);
+  if (existing !== undefined) return existing;
+  if (!cluster.isWorker) return { close() {} };
+  const onMessage = (message: Request) => {
     if (message?.type !== REQUEST) return;
     registry.getMetricsAsJSON().then(
       (metrics) => process.send?.({ type: RESPONSE, id: message.id, metrics }),
       (error: Error) => process.send?.({ type: RESPONSE, id: message.id, error: error.message }),
     );
-  });
+  };
+  process.on('message', onMessage);
+  const handle: SharedClusterMetrics = {
+    close() {
+      process.off('message', onMessage);
+      shared.delete(registry);
+    },
+  };
+  shared.set(registry, handle);
+  return handle;
 }
 
 const WORKERS_HELP =
@@ -50,6 +69,11 @@ export interface ClusterMetrics {
   /** Every live worker's metrics in one text: counters and histograms summed, gauges by `worker`. */
   metrics(): Promise<string>;
   readonly contentType: string;
+  /**
+   * Stops waiting: the answers still awaited are given up (their listeners and timers removed,
+   * the scrapes in progress reject), and `metrics()` rejects from then on.
+   */
+  close(): void;
 }
 
 export interface ClusterMetricsOptions {
@@ -70,27 +94,44 @@ export function clusterMetrics(options: ClusterMetricsOptions = {}): ClusterMetr
   optionObject(options, 'cluster');
   const timeoutMs = optionNumber(options.timeoutMs, 'cluster.timeoutMs', 5000, { min: 1 });
   let next = 0;
+  let closed = false;
+  // Every answer awaited: its give-up function, for close().
+  const pending = new Set<() => void>();
   const ask = (worker: NonNullable<typeof cluster.workers>[string]) =>
     new Promise<MetricObjectWithValues<MetricValue<string>>[]>((resolve, reject) => {
       if (worker === undefined) return resolve([]);
       const id = ++next;
-      const timer = setTimeout(() => {
+      const settle = () => {
+        clearTimeout(timer);
         worker.off('message', onMessage);
+        pending.delete(giveUp);
+      };
+      const giveUp = () => {
+        settle();
+        reject(new Error('cluster metrics closed'));
+      };
+      const timer = setTimeout(() => {
+        settle();
         reject(new Error(`worker ${worker.id} did not send its metrics within ${timeoutMs} ms`));
       }, timeoutMs);
       const onMessage = (message: Response) => {
         if (message?.type !== RESPONSE || message.id !== id) return;
-        clearTimeout(timer);
-        worker.off('message', onMessage);
+        settle();
         if (message.error !== undefined) reject(new Error(`worker ${worker.id}: ${message.error}`));
         else resolve(message.metrics ?? []);
       };
+      pending.add(giveUp);
       worker.on('message', onMessage);
       worker.send({ type: REQUEST, id } satisfies Request);
     });
   return {
     contentType: AggregatorRegistry.PROMETHEUS_CONTENT_TYPE,
+    close() {
+      closed = true;
+      for (const giveUp of [...pending]) giveUp();
+    },
     async metrics() {
+      if (closed) throw new Error('cluster metrics closed');
       const workers = Object.values(cluster.workers ?? {}).filter(
         (w) => w !== undefined && w.isConnected(),
       );
@@ -129,7 +170,8 @@ export interface ClusterMetricsServerOptions extends ClusterMetricsOptions {
 
 /**
  * In the primary: serves the cluster's merged metrics on their own port (the workers share the
- * app's port, so a scrape there would reach one worker only). Resolves once listening.
+ * app's port, so a scrape there would reach one worker only). Resolves once listening;
+ * `server.close()` also gives up the answers still awaited.
  */
 export async function serveClusterMetrics(options: ClusterMetricsServerOptions): Promise<Server> {
   optionObject(options, 'cluster');
@@ -150,6 +192,7 @@ export async function serveClusterMetrics(options: ClusterMetricsServerOptions):
           .end(`cluster metrics unavailable: ${error.message}\n`),
     );
   });
+  server.once('close', () => merged.close());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -7,6 +7,7 @@ export type {
   ClusterMetrics,
   ClusterMetricsOptions,
   ClusterMetricsServerOptions,
+  SharedClusterMetrics,
 } from './cluster.js';
 export { exemplarHistogram } from './stores.js';
 export type { ExemplarHistogram } from './stores.js';

@@ -91,6 +91,24 @@ describe('node:cluster', () => {
     expect(body).toContain(`http_requests_in_flight{worker="${other}"} 0`);
     expect(body).not.toContain(`http_requests_in_flight{worker="${blocked}"}`);
   }, 20_000);
+
+  it('a second registration adds no listener; close() removes it and the worker is left out', async () => {
+    const [id, same, count] = (await request(appPort, '/share-again')).body.split(' ');
+    expect(same).toBe('true');
+    const [leftId, before, after] = (await request(appPort, '/leave')).body.split(' ');
+    expect(Number(after)).toBe(Number(before) - 1);
+    if (leftId === id) expect(Number(before)).toBe(Number(count));
+    const { status, body } = await request(metricsPort, '/metrics');
+    expect(status).toBe(200);
+    expect(body).toContain('obskit_cluster_workers_missing 1');
+    expect(body).not.toContain(`http_requests_in_flight{worker="${leftId}"}`);
+    // Back for the tests after this one.
+    let rejoined = '';
+    while (rejoined !== leftId) rejoined = (await request(appPort, '/rejoin')).body;
+    expect((await request(metricsPort, '/metrics')).body).toContain(
+      'obskit_cluster_workers_missing 0',
+    );
+  }, 20_000);
 });
 
 describe('cluster options', () => {
@@ -100,6 +118,9 @@ describe('cluster options', () => {
     expect(alone).toContain('obskit_cluster_workers 0\n');
     expect(alone).toContain('obskit_cluster_workers_missing 0\n');
     expect(alone).not.toMatch(/^http_/m);
+    const merged = clusterMetrics();
+    merged.close();
+    await expect(merged.metrics()).rejects.toThrow('cluster metrics closed');
     expect(() => shareClusterMetrics({} as never)).toThrow(
       'OBSKIT_ERR_INVALID_OPTION: cluster.registry must be a prom-client Registry',
     );

@@ -90,7 +90,8 @@ export function requestLogStep(logger: Logger, options: RequestLogOptions): Pipe
       route: routeLabel(route),
       statusCode,
     };
-    if (err !== undefined && statusCode >= 500) {
+    // An upgrade (101) has no error status to carry: an error noted for it is a failure too.
+    if (err !== undefined && (statusCode >= 500 || context.upgraded === true)) {
       logger.error({ ...fields, err }, 'request failed');
       onError?.(err, {
         request: req,

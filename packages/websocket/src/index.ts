@@ -6,6 +6,7 @@ import {
   getRequestContext,
   guardCallback,
   invalidOption,
+  noteRequestError,
   optionBoolean,
   optionFunction,
   optionNumber,
@@ -304,8 +305,13 @@ type UpgradeRequest = IncomingMessage & {
   baseUrl?: string;
   route?: { path: string };
   [kResponse]?: ServerResponse;
+  [kFailed]?: true;
 };
 const kResponse = Symbol('obskit.websocket.response');
+const kFailed = Symbol('obskit.websocket.failed');
+
+/** The close code a connection whose upgrade failed in the middleware gets (RFC 6455: internal error). */
+export const UPGRADE_ERROR_CLOSE_CODE = 1011;
 
 /**
  * The request id echoed in a WebSocket handshake's 101 answer (`ws`'s `headers` event), as
@@ -372,7 +378,14 @@ export function trackWebSocketServer(
       req.route = { path: routeLabel(route) };
       const res = new ServerResponse(req);
       req[kResponse] = res;
-      middleware(req, res, () => undefined);
+      // `next(err)`, as Express's error path: the error is noted for the upgrade's access line,
+      // error line and span, and the connection is closed with 1011 once open (the 101 is on its
+      // way already). `next('route')` / `next('router')` are not errors.
+      middleware(req, res, (err?: unknown) => {
+        if (err === undefined || err === null || err === 'route' || err === 'router') return;
+        noteRequestError(req, err);
+        req[kFailed] = true;
+      });
     } else {
       ids?.begin(req);
     }
@@ -381,6 +394,7 @@ export function trackWebSocketServer(
   wss.on('connection', (socket: WebSocketLike, req: UpgradeRequest) => {
     const res = req[kResponse];
     if (res !== undefined) responseUpgraded(req, res);
+
     const base = requestContextOf(req);
     let parent: Context;
     let context: RequestContext;
@@ -396,6 +410,7 @@ export function trackWebSocketServer(
       );
     }
     metrics.track(socket, { route: req.route?.path ?? routeOf(req), context, parent });
+    if (req[kFailed]) socket.close?.(UPGRADE_ERROR_CLOSE_CODE, 'internal error');
   });
   return metrics;
 }

@@ -306,6 +306,43 @@ describe.each(frameworks)('WebSocket connections on $name', ({ start }) => {
   }, 60_000);
 });
 
+describe('the Express adapter', () => {
+  it("a middleware's next(err) is the upgrade's error: logged, traced, the connection closed 1011", async () => {
+    const sink = logSink();
+    const logger = createLogger({ service: 'chat', destination: sink.stream });
+    const o = expressObskit({ service: 'chat', logger, tracing, health: { shutdown: false } });
+    const app = express();
+    app.use(o);
+    const running = await listen(app);
+    const wss = new WebSocketServer({ server: running.server, path: '/chat' });
+    closers.push(async () => {
+      for (const client of wss.clients) client.terminate();
+      await running.close();
+    });
+    // The obskit middleware, then an auth step that refuses.
+    const refusing = (req: never, res: never, next: (err?: unknown) => void) =>
+      o(req, res, () => next(new Error('token expired')));
+    trackWebSocketServer(wss, { registry: o.metrics!.registry, middleware: refusing, span: true });
+    const { ws } = await connect(`${running.url.replace('http', 'ws')}/chat`);
+    const [code] = (await once(ws, 'close')) as [number];
+    expect(code).toBe(1011);
+    await waitFor(() => sink.lines().some((l) => l.msg === 'request completed'));
+    const failure = sink
+      .lines()
+      .find((l) => (l.err as { message?: string })?.message === 'token expired');
+    expect(failure?.level).toBe('error');
+    await waitFor(() => exporter.getFinishedSpans().some((s) => s.name === 'GET /chat'));
+    const upgrade = exporter.getFinishedSpans().find((s) => s.name === 'GET /chat')!;
+    expect(upgrade.events.some((e) => e.name === 'exception')).toBe(true);
+    const registry = o.metrics!.registry;
+    await waitFor(
+      async () =>
+        (await value(registry, 'websocket_closes_total', { route: '/chat', code: '1011' })) === 1,
+    );
+    expect(await value(registry, 'websocket_connections_active', { route: '/chat' })).toBe(0);
+  });
+});
+
 describe('bounds and options', () => {
   it('bounds close codes', () => {
     expect(closeCodeLabel(1000)).toBe('1000');
