@@ -1,9 +1,10 @@
-// The local servers the tests talk to: PostgreSQL (127.0.0.1:5432, trust auth, database `test`)
-// and Redis (127.0.0.1:6379). Started where they are installed but not running; installed from
+// The local servers the tests talk to: PostgreSQL (127.0.0.1:5432, trust auth, database `test`),
+// Redis (127.0.0.1:6379), RabbitMQ (127.0.0.1:5672, guest/guest) and NATS with JetStream
+// (127.0.0.1:4222). Started where they are installed but not running; installed from
 // Debian's packages first where they are missing and we are root with apt-get. A machine that can
 // do neither gets a message saying how, and the tests that need a server fail saying the same.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 
 const quiet = { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' };
@@ -26,7 +27,7 @@ function reachable(port) {
   });
 }
 
-async function waitReachable(port, ms = 20_000) {
+async function waitReachable(port, ms = 60_000) {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     if (await reachable(port)) return true;
@@ -130,6 +131,49 @@ const services = [
     },
     async prepare() {},
     hint: 'apt-get install redis-server, then redis-server --daemonize yes --bind 127.0.0.1',
+  },
+  {
+    name: 'RabbitMQ',
+    port: 5672,
+    packages: ['rabbitmq-server'],
+    installed: () => has('rabbitmq-server'),
+    // The broker takes some seconds to boot; the default guest/guest user may log in from 127.0.0.1.
+    start() {
+      run('rabbitmq-server', ['-detached'], 'rabbitmq-server -detached');
+    },
+    async prepare() {},
+    hint: 'apt-get install rabbitmq-server, then rabbitmq-server -detached (guest/guest on 127.0.0.1:5672)',
+  },
+  {
+    name: 'NATS',
+    port: 4222,
+    packages: ['nats-server'],
+    installed: () => has('nats-server'),
+    // JetStream on (`-js`), its store in a folder of its own.
+    start() {
+      mkdirSync('/var/lib/nats-server', { recursive: true });
+      run(
+        'start-stop-daemon',
+        [
+          '--start',
+          '--oknodo',
+          '--background',
+          '--exec',
+          '/usr/sbin/nats-server',
+          '--',
+          '-a',
+          '127.0.0.1',
+          '-p',
+          '4222',
+          '-js',
+          '-sd',
+          '/var/lib/nats-server',
+        ],
+        'nats-server',
+      );
+    },
+    async prepare() {},
+    hint: 'apt-get install nats-server, then nats-server -a 127.0.0.1 -p 4222 -js',
   },
 ];
 

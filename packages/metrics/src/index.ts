@@ -39,8 +39,9 @@ export type {
 export { Registry } from 'prom-client';
 export {
   DEFAULT_SCRAPE_READING_TIMEOUT_MS,
+  readingGauge,
   registerScrapeErrors,
   SCRAPE_ERRORS,
   scrapeReading,
 } from './scrape-reading.js';
-export type { ScrapeReadingOptions } from './scrape-reading.js';
+export type { GaugeReaders, ScrapeReadingOptions } from './scrape-reading.js';

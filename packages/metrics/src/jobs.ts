@@ -7,12 +7,14 @@ import {
   optionString,
   type WarnLogger,
 } from '@obskit/core/internal';
-import { Registry, type Gauge } from 'prom-client';
+import { Registry } from 'prom-client';
 import { getOrCreateCounter, getOrCreateGauge, getOrCreateHistogram } from './registry.js';
 import {
   DEFAULT_SCRAPE_READING_TIMEOUT_MS,
+  readingGauge as readGauge,
   registerScrapeErrors,
   scrapeReading,
+  type GaugeReaders as Readers,
 } from './scrape-reading.js';
 
 export type JobStatus = 'success' | 'failure';
@@ -96,39 +98,6 @@ export interface JobMetrics {
 export const DEFAULT_JOB_BUCKETS: readonly number[] = Object.freeze([
   0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600,
 ]);
-
-// Gauges read at scrape time, one reader per queue (several queues share a registry); kept on
-// the gauge so that two job helpers on one registry share it. ESM and CommonJS builds alike.
-const kReaders = Symbol.for('obskit.metrics.queueReaders');
-type Readers<T> = Map<string, () => Promise<T | undefined>>;
-type ReadGauge<T> = Gauge<string> & { [kReaders]?: Readers<T> };
-
-function readGauge<T>(
-  registry: Registry,
-  name: string,
-  help: string,
-  labelNames: string[],
-  set: (gauge: Gauge<string>, queue: string, value: T) => void,
-): Readers<T> {
-  const gauge = getOrCreateGauge(registry, {
-    name,
-    help,
-    labelNames,
-    async collect(this: Gauge<string>) {
-      const readers = (this as ReadGauge<T>)[kReaders];
-      if (readers === undefined) return;
-      this.reset();
-      // A failing reader (reported once) leaves its queue out of this scrape.
-      await Promise.all(
-        [...readers].map(async ([queue, read]) => {
-          const value = await read();
-          if (value !== undefined) set(this, queue, value);
-        }),
-      );
-    },
-  }) as ReadGauge<T>;
-  return (gauge[kReaders] ??= new Map());
-}
 
 const finite = (n: unknown): n is number => typeof n === 'number' && Number.isFinite(n);
 

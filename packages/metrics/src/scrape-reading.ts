@@ -1,5 +1,6 @@
 import { defaultLogger, existingMetric, type WarnLogger } from '@obskit/core/internal';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, type Gauge, type Registry } from 'prom-client';
+import { getOrCreateGauge } from './registry.js';
 
 /** How long a reading taken at scrape time may take, well below Prometheus' 10 s timeout. */
 export const DEFAULT_SCRAPE_READING_TIMEOUT_MS = 1000;
@@ -130,4 +131,43 @@ function errorCounter(registry: Registry): Counter<'source' | 'name' | 'reason'>
       },
     })
   );
+}
+
+// Gauges read at scrape time, one reader per key (several queues or destinations share a
+// registry); kept on the gauge so that two helpers on one registry share it. ESM and CommonJS
+// builds alike.
+const kReaders = Symbol.for('obskit.metrics.queueReaders');
+/** The readers of one gauge, by key: add yours, delete it at close. */
+export type GaugeReaders<T> = Map<string, () => Promise<T | undefined>>;
+type ReadGauge<T> = Gauge<string> & { [kReaders]?: GaugeReaders<T> };
+
+/**
+ * A gauge whose series are set at scrape time from readings (each one a `scrapeReading`): the
+ * gauge is reset, every reader is awaited, and `set` writes the series of each reading that
+ * answered. A reading that failed (`undefined`) leaves its series out of that scrape.
+ */
+export function readingGauge<T>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: string[],
+  set: (gauge: Gauge<string>, key: string, value: T) => void,
+): GaugeReaders<T> {
+  const gauge = getOrCreateGauge(registry, {
+    name,
+    help,
+    labelNames,
+    async collect(this: Gauge<string>) {
+      const readers = (this as ReadGauge<T>)[kReaders];
+      if (readers === undefined) return;
+      this.reset();
+      await Promise.all(
+        [...readers].map(async ([key, read]) => {
+          const value = await read();
+          if (value !== undefined) set(this, key, value);
+        }),
+      );
+    },
+  }) as ReadGauge<T>;
+  return (gauge[kReaders] ??= new Map());
 }
