@@ -59,11 +59,11 @@ export interface JetStreamConsumer {
 }
 
 export interface JetStreamConsumeOptions<T> extends ConsumeOptions<T> {
-  /** Messages processed at once. Default 1. */
+  /** Messages processed at once, and pulled at most at once. Default 1. */
   concurrency?: number;
   /**
-   * How long one pull waits for a message (`consumer.next({ expires })`), and so the longest a
-   * stop waits for the pulls to end. Default 1000 ms (JetStream's minimum).
+   * How long one pull waits for messages (`consumer.fetch({ expires })`), and so the longest a
+   * stop waits for the pull in progress to end. Default 1000 ms (JetStream's minimum).
    */
   pullExpiresMs?: number;
 }
@@ -205,17 +205,29 @@ export function instrumentJetStream(options: JetStreamOptions = {}): JetStreamIn
         .finally(() => inFlight.done());
     };
 
-    // `concurrency` pull loops, each asking for one message at a time: nothing is pulled ahead
-    // that a stop would leave waiting for its ack timeout, and a pull the server has answered
-    // leaves no request behind to which a handed-back message could be redelivered.
+    // One pull loop: each pull (`fetch`) asks for as many messages as there are free slots, so
+    // no message waits in this process unprocessed (its ack timer running), and a pull that has
+    // ended leaves no request behind to which a handed-back message could be redelivered.
     let reported = false;
+    const free: (() => void)[] = [];
+    const slotFree = (): Promise<void> =>
+      inFlight.size < concurrency ? Promise.resolve() : new Promise((r) => free.push(r));
     const pullLoop = async (): Promise<void> => {
       while (!stopping) {
-        let message: JsMsg | null;
+        await slotFree();
+        if (stopping) return;
+        const handBack: JsMsg[] = [];
         try {
-          message = await consumer.next({ expires });
+          const batch = await consumer.fetch({
+            max_messages: concurrency - inFlight.size,
+            expires,
+          });
+          for await (const message of batch) {
+            if (stopping) handBack.push(message);
+            else void handle(message).finally(() => free.shift()?.());
+          }
         } catch (error) {
-          if (stopping) return;
+          if (stopping) break;
           if (!reported) {
             reported = true;
             telemetry.logger.warn(
@@ -224,17 +236,13 @@ export function instrumentJetStream(options: JetStreamOptions = {}): JetStreamIn
             );
           }
           await new Promise((r) => setTimeout(r, expires).unref());
-          continue;
+        } finally {
+          // Arrived after the stop, for a pull that has now ended: back for another consumer.
+          for (const message of handBack) message.nak();
         }
-        if (message === null) continue;
-        if (stopping) {
-          message.nak();
-          return;
-        }
-        await handle(message);
       }
     };
-    const loops = Promise.all(Array.from({ length: concurrency }, pullLoop));
+    const loop = pullLoop();
 
     let stopped: Promise<void> | undefined;
     const handleOut: JetStreamConsumer = {
@@ -246,7 +254,8 @@ export function instrumentJetStream(options: JetStreamOptions = {}): JetStreamIn
       stop() {
         stopped ??= (async () => {
           stopping = true;
-          await loops;
+          free.splice(0).forEach((wake) => wake());
+          await loop;
           await inFlight.idle();
           consumers.delete(handleOut);
         })();
