@@ -184,33 +184,30 @@ export function instrumentAmqp(options: AmqpOptions = {}): AmqpInstrumentation {
     content: Buffer,
     publishOptions: Options.Publish = {},
   ): boolean | Promise<void> => {
-    const headers: Record<string, unknown> = { ...publishOptions.headers };
-    const withContext: Options.Publish = {
-      ...publishOptions,
-      headers,
-      timestamp: publishOptions.timestamp ?? Math.floor(Date.now() / 1000),
-    };
+    // A copy of yours, made only when there is something to add (never over yours).
+    let headers: Record<string, unknown> | undefined;
     const name = exchange === '' ? routingKey : exchange;
     const confirm = typeof channel.waitForConfirms === 'function';
     return telemetry.send(
       name,
       (key, value) => {
-        if (headers[key] === undefined) headers[key] = value;
+        const own = (headers ??= { ...publishOptions.headers });
+        if (own[key] === undefined) own[key] = value;
       },
       content.length,
-      routingKey === '' ? {} : { 'messaging.rabbitmq.destination.routing_key': routingKey },
+      routingKey === '' ? undefined : { 'messaging.rabbitmq.destination.routing_key': routingKey },
       () => {
-        if (!confirm) return channel.publish(exchange, routingKey, content, withContext);
-        const labels = {
-          messaging_system: 'rabbitmq',
-          messaging_destination_name: telemetry.destinationLabel(name),
-          messaging_operation_name: 'send',
+        const withContext: Options.Publish = {
+          ...publishOptions,
+          ...(headers === undefined ? {} : { headers }),
+          timestamp: publishOptions.timestamp ?? Math.floor(Date.now() / 1000),
         };
-        telemetry.confirms.inc(labels);
+        if (!confirm) return channel.publish(exchange, routingKey, content, withContext);
+        const confirmed = telemetry.confirmPending(name);
         return new Promise<void>((resolve, reject) => {
           try {
             channel.publish(exchange, routingKey, content, withContext, (error: unknown) => {
-              telemetry.confirms.dec(labels);
+              confirmed();
               if (error === null || error === undefined) resolve();
               else
                 reject(
@@ -220,7 +217,7 @@ export function instrumentAmqp(options: AmqpOptions = {}): AmqpInstrumentation {
                 );
             });
           } catch (error) {
-            telemetry.confirms.dec(labels);
+            confirmed();
             reject(error);
           }
         });

@@ -18,25 +18,24 @@ import {
 } from '@obskit/core/internal';
 import {
   DEFAULT_SCRAPE_READING_TIMEOUT_MS,
-  getOrCreateCounter,
-  getOrCreateGauge,
-  getOrCreateHistogram,
   readingGauge,
   registerScrapeErrors,
   Registry,
   scrapeReading,
+  seriesRecorders,
   type GaugeReaders,
+  type SeriesRecorder,
 } from '@obskit/metrics';
 import { runWithTraceContext, type TraceCarrier } from '@obskit/tracing';
 import {
   context,
   propagation,
   SpanKind,
+  SpanStatusCode,
   trace,
   type Attributes,
   type Span,
 } from '@opentelemetry/api';
-import type { Counter, Gauge, Histogram } from 'prom-client';
 
 /** `messaging.system` as OpenTelemetry names it. */
 export type MessagingSystem = 'rabbitmq' | 'nats';
@@ -53,6 +52,7 @@ export type MessageOutcome = 'ack' | 'requeue' | 'reject';
 export type ErrorPolicy = 'requeue' | 'reject' | 'retry-once';
 
 export const OTHER_DESTINATION = '__other__';
+let instances = 0;
 export const DEFAULT_MAX_DESTINATIONS = 50;
 /** Seconds; from a sub-millisecond publish to a minute-long job. */
 export const DEFAULT_MESSAGING_BUCKETS: readonly number[] = Object.freeze([
@@ -136,9 +136,6 @@ export class ParseError extends Error {
   }
 }
 
-type L =
-  'messaging_system' | 'messaging_destination_name' | 'messaging_operation_name' | 'error_type';
-type ProcessLabels = L | 'outcome';
 type LagLabels =
   'messaging_system' | 'messaging_destination_name' | 'messaging_consumer_group_name';
 
@@ -161,25 +158,45 @@ export interface LagSource {
   read: () => LagReading | Promise<LagReading>;
 }
 
+/** The series of one destination label, made at its first message. */
+interface Destination {
+  readonly label: string;
+  readonly sent: SeriesRecorder;
+  readonly consumed: SeriesRecorder;
+  readonly redelivered: SeriesRecorder;
+  /** By `error_type`, for failed sends; by `outcome error_type`, for processing. */
+  readonly failedSends: Map<string, SeriesRecorder>;
+  readonly processed: Map<string, SeriesRecorder>;
+  readonly sentSize: SeriesRecorder | undefined;
+  readonly consumedSize: SeriesRecorder | undefined;
+  /** Read by the gauges at scrape time, for the destinations sent to / consumed from. */
+  inProgress: number;
+  confirms: number;
+  sending: boolean;
+  consuming: boolean;
+}
+
+type Recorders = (labels: Record<string, string>) => SeriesRecorder;
+
 /** The metrics and spans both adapters record; made once per instrumentation. */
 export class MessagingTelemetry {
   readonly registry: Registry;
   readonly logger: WarnLogger;
   readonly onError: ErrorPolicy;
   readonly link: boolean;
-  private readonly sent: Counter<L>;
-  private readonly operation: Histogram<L>;
-  private readonly consumed: Counter<L>;
-  private readonly processed: Histogram<ProcessLabels>;
-  private readonly inProgress: Gauge<L>;
-  private readonly redeliveries: Counter<L>;
-  readonly confirms: Gauge<L>;
-  private readonly size: Histogram<L> | undefined;
-  private readonly destinations = new Map<string, string>();
+  // Series recorders (obskit's series store: no label hashing per message), per metric.
+  private readonly sendSeries: Recorders;
+  private readonly consumedSeries: Recorders;
+  private readonly processSeries: Recorders;
+  private readonly redeliveredSeries: Recorders;
+  private readonly sizeSeries: Recorders | undefined;
+  private readonly byName = new Map<string, Destination>();
+  private readonly byLabel = new Map<string, Destination>();
   private readonly maxDestinations: number;
   private readonly template: ((name: string) => string | undefined) | undefined;
   private readonly scrapeTimeoutMs: number;
   private readonly lagReaders: [GaugeReaders<LagReading>, string][] = [];
+  private readonly gaugeReaders: [GaugeReaders<Destination[]>, string][] = [];
   private readonly tracer = trace.getTracer('@obskit/messaging');
 
   constructor(
@@ -204,10 +221,7 @@ export class MessagingTelemetry {
       options.maxDestinations,
       `${path}.maxDestinations`,
       DEFAULT_MAX_DESTINATIONS,
-      {
-        min: 1,
-        integer: true,
-      },
+      { min: 1, integer: true },
     );
     this.template = optionFunction(options.destination, `${path}.destination`);
     this.scrapeTimeoutMs = optionNumber(
@@ -217,67 +231,85 @@ export class MessagingTelemetry {
       { min: 1 },
     );
     const buckets = bucketsOption(options.buckets, `${path}.buckets`, DEFAULT_MESSAGING_BUCKETS);
-    const labelNames: L[] = [
-      'messaging_system',
-      'messaging_destination_name',
-      'messaging_operation_name',
-      'error_type',
-    ];
     const registry = this.registry;
-    this.sent = getOrCreateCounter(registry, {
-      name: 'messaging_client_sent_messages_total',
-      help: 'Messages the producer sent (or tried to: error_type), by system and destination.',
-      labelNames,
-    });
-    this.operation = getOrCreateHistogram(registry, {
+    this.sendSeries = seriesRecorders(registry, {
       name: 'messaging_client_operation_duration_seconds',
       help: 'Duration of a send in seconds, until the broker confirmed it where it does (RabbitMQ confirm channels, JetStream acks).',
-      labelNames,
       buckets,
+      counter: {
+        name: 'messaging_client_sent_messages_total',
+        help: 'Messages the producer sent (or tried to: error_type), by system and destination.',
+      },
     });
-    this.consumed = getOrCreateCounter(registry, {
+    this.consumedSeries = seriesRecorders(registry, {
       name: 'messaging_client_consumed_messages_total',
       help: 'Messages delivered to the consumer, by system and destination.',
-      labelNames,
     });
-    this.processed = getOrCreateHistogram(registry, {
+    this.processSeries = seriesRecorders(registry, {
       name: 'messaging_process_duration_seconds',
       help: 'Duration of processing a message in seconds, by destination, outcome (ack, requeue, reject) and error_type.',
-      labelNames: [...labelNames, 'outcome'],
       buckets,
     });
-    this.inProgress = getOrCreateGauge(registry, {
-      name: 'messaging_messages_in_progress',
-      help: 'Messages being processed now, by system and destination.',
-      labelNames,
-    });
-    this.redeliveries = getOrCreateCounter(registry, {
+    this.redeliveredSeries = seriesRecorders(registry, {
       name: 'messaging_redeliveries_total',
       help: 'Deliveries of a message the broker had delivered before, by system and destination.',
-      labelNames,
     });
-    this.confirms = getOrCreateGauge(registry, {
-      name: 'messaging_publish_confirms_outstanding',
-      help: 'Messages sent and not yet confirmed by the broker, by system and destination.',
-      labelNames,
-    });
-    this.size = optionBoolean(options.messageSize, `${path}.messageSize`, false)
-      ? getOrCreateHistogram(registry, {
+    this.sizeSeries = optionBoolean(options.messageSize, `${path}.messageSize`, false)
+      ? seriesRecorders(registry, {
           name: 'messaging_client_message_size_bytes',
           help: 'Size of message bodies in bytes, by system, destination and operation (send, process).',
-          labelNames,
           buckets: bucketsOption(options.sizeBuckets, `${path}.sizeBuckets`, DEFAULT_SIZE_BUCKETS),
         })
       : undefined;
+    // The two gauges, read from this instrumentation's destinations at scrape time.
+    const key = `${system}\u0000${++instances}`;
+    const gauge = (name: string, help: string, field: 'inProgress' | 'confirms') => {
+      const readers = readingGauge<Destination[]>(
+        registry,
+        name,
+        help,
+        ['messaging_system', 'messaging_destination_name', 'messaging_operation_name'],
+        (g, _key, destinations) => {
+          for (const d of destinations) {
+            if (field === 'confirms' ? !d.sending : !d.consuming) continue;
+            g.inc(
+              {
+                messaging_system: this.system,
+                messaging_destination_name: d.label,
+                messaging_operation_name: field === 'inProgress' ? 'process' : 'send',
+              },
+              d[field],
+            );
+          }
+        },
+      );
+      const read = async () => [...this.byLabel.values()];
+      readers.set(key, read);
+      this.gaugeReaders.push([readers, key]);
+    };
+    gauge(
+      'messaging_messages_in_progress',
+      'Messages being processed now, by system and destination.',
+      'inProgress',
+    );
+    gauge(
+      'messaging_publish_confirms_outstanding',
+      'Messages sent and not yet confirmed by the broker, by system and destination.',
+      'confirms',
+    );
   }
 
   /**
    * The bounded label of a destination name: the user's template, else ids folded (`amq.gen-*`,
-   * `_INBOX.*`, `amq.rabbitmq.reply-to.*`, segments that are numbers, UUIDs or long hex), at
-   * most `maxDestinations` distinct values, then `__other__`.
+   * `_INBOX.*`, `amq.rabbitmq.reply-to.*`, UUIDs, long hex and digit runs), at most
+   * `maxDestinations` distinct values, then `__other__`.
    */
   destinationLabel(name: string): string {
-    const known = this.destinations.get(name);
+    return this.destination(name).label;
+  }
+
+  private destination(name: string): Destination {
+    const known = this.byName.get(name);
     if (known !== undefined) return known;
     let label: string | undefined;
     if (this.template !== undefined) {
@@ -291,11 +323,43 @@ export class MessagingTelemetry {
       }
     }
     label = typeof label === 'string' && label !== '' ? label : foldDestination(name);
-    const distinct = new Set(this.destinations.values());
-    if (!distinct.has(label) && distinct.size >= this.maxDestinations) label = OTHER_DESTINATION;
-    // The names seen are bounded too: past the cap, a new name is folded on every call.
-    if (this.destinations.size < this.maxDestinations * 4) this.destinations.set(name, label);
-    return label;
+    if (!this.byLabel.has(label) && this.byLabel.size >= this.maxDestinations) {
+      label = OTHER_DESTINATION;
+    }
+    let destination = this.byLabel.get(label);
+    if (destination === undefined) {
+      const base = { messaging_system: this.system, messaging_destination_name: label };
+      const send = { ...base, messaging_operation_name: 'send' };
+      const process = { ...base, messaging_operation_name: 'process' };
+      destination = {
+        label,
+        sent: this.sendSeries(send),
+        consumed: this.consumedSeries(process),
+        redelivered: this.redeliveredSeries(process),
+        failedSends: new Map(),
+        processed: new Map(),
+        sentSize: this.sizeSeries?.(send),
+        consumedSize: this.sizeSeries?.(process),
+        inProgress: 0,
+        confirms: 0,
+        sending: false,
+        consuming: false,
+      };
+      this.byLabel.set(label, destination);
+    }
+    // The names seen are bounded too: past the cap, a new name is looked up on every call.
+    if (this.byName.size < this.maxDestinations * 4) this.byName.set(name, destination);
+    return destination;
+  }
+
+  /** Counts a send on a confirm channel until its confirm: the returned function ends it. */
+  confirmPending(name: string): () => void {
+    const destination = this.destination(name);
+    destination.sending = true;
+    destination.confirms++;
+    return () => {
+      destination.confirms--;
+    };
   }
 
   /**
@@ -306,11 +370,11 @@ export class MessagingTelemetry {
     name: string,
     headers: (key: string, value: string) => void,
     bodySize: number,
-    attributes: Attributes,
+    attributes: Attributes | undefined,
     send: () => R,
   ): R {
-    const destination = this.destinationLabel(name);
-    const span = this.tracer.startSpan(`send ${destination}`, {
+    const destination = this.destination(name);
+    const span = this.tracer.startSpan(`send ${destination.label}`, {
       kind: SpanKind.PRODUCER,
       attributes: {
         'messaging.system': this.system,
@@ -321,33 +385,39 @@ export class MessagingTelemetry {
         ...attributes,
       },
     });
-    const carrier: Record<string, string> = {};
-    propagation.inject(trace.setSpan(context.active(), span), carrier);
-    for (const key in carrier) headers(key, carrier[key] as string);
+    if (span.isRecording()) {
+      const carrier: Record<string, string> = {};
+      propagation.inject(trace.setSpan(context.active(), span), carrier);
+      for (const key in carrier) headers(key, carrier[key] as string);
+    }
     const reqId = getRequestContext()?.reqId;
     if (reqId !== undefined) headers(REQUEST_ID_HEADER, reqId);
-    const labels = {
-      messaging_system: this.system,
-      messaging_destination_name: destination,
-      messaging_operation_name: 'send',
-    };
-    this.size?.observe(labels, bodySize);
+    destination.sending = true;
+    destination.sentSize?.observe(bodySize);
     const started = performance.now();
     const done = (error: unknown): void => {
       const seconds = (performance.now() - started) / 1000;
       if (error === undefined) {
-        this.sent.inc(labels);
-        this.operation.observe(labels, seconds);
+        destination.sent.observe(seconds);
       } else {
-        const failed = { ...labels, error_type: errorTypeOf(error) };
-        this.sent.inc(failed);
-        this.operation.observe(failed, seconds);
+        const type = errorTypeOf(error);
+        let failed = destination.failedSends.get(type);
+        if (failed === undefined) {
+          failed = this.sendSeries({
+            messaging_system: this.system,
+            messaging_destination_name: destination.label,
+            messaging_operation_name: 'send',
+            error_type: type,
+          });
+          destination.failedSends.set(type, failed);
+        }
+        failed.observe(seconds);
         span.recordException(error as Error);
         span.setStatus({
-          code: 2,
+          code: SpanStatusCode.ERROR,
           message: error instanceof Error ? error.message : String(error),
         });
-        span.setAttribute('error.type', failed.error_type);
+        span.setAttribute('error.type', type);
       }
       span.end();
     };
@@ -393,16 +463,12 @@ export class MessagingTelemetry {
     handler: MessageHandler<T, M>,
     options: ResolvedConsume<T>,
   ): Promise<MessageOutcome> {
-    const destination = this.destinationLabel(delivery.name);
-    const labels = {
-      messaging_system: this.system,
-      messaging_destination_name: destination,
-      messaging_operation_name: 'process',
-    };
-    this.consumed.inc(labels);
-    if (delivery.redelivered) this.redeliveries.inc(labels);
-    this.size?.observe(labels, delivery.body.byteLength);
-    this.inProgress.inc(labels);
+    const destination = this.destination(delivery.name);
+    destination.consuming = true;
+    destination.consumed.inc();
+    if (delivery.redelivered) destination.redelivered.inc();
+    destination.consumedSize?.observe(delivery.body.byteLength);
+    destination.inProgress++;
     const started = performance.now();
     const carrier = contextOf(delivery.header);
     const reqId = requestIdOf(delivery.header);
@@ -411,7 +477,7 @@ export class MessagingTelemetry {
     try {
       outcome = await runWithTraceContext(
         carrier,
-        `process ${destination}`,
+        `process ${destination.label}`,
         async (span) => {
           let value: T;
           try {
@@ -462,13 +528,20 @@ export class MessagingTelemetry {
       errorType ??= errorTypeOf(error);
       this.settleFailed(error);
     }
-    this.inProgress.dec(labels);
-    this.processed.observe(
-      errorType === undefined
-        ? { ...labels, outcome }
-        : { ...labels, outcome, error_type: errorType },
-      (performance.now() - started) / 1000,
-    );
+    destination.inProgress--;
+    const key = errorType === undefined ? outcome : `${outcome} ${errorType}`;
+    let processed = destination.processed.get(key);
+    if (processed === undefined) {
+      processed = this.processSeries({
+        messaging_system: this.system,
+        messaging_destination_name: destination.label,
+        messaging_operation_name: 'process',
+        outcome,
+        ...(errorType === undefined ? {} : { error_type: errorType }),
+      });
+      destination.processed.set(key, processed);
+    }
+    processed.observe((performance.now() - started) / 1000);
     return outcome;
   }
 
@@ -482,17 +555,9 @@ export class MessagingTelemetry {
     );
   }
 
-  /** Zeroes the in-progress series of a destination, so that it shows before its first message. */
+  /** Makes a destination's series (in progress at 0) before its first message. */
   touch(name: string): void {
-    const destination = this.destinationLabel(name);
-    this.inProgress.inc(
-      {
-        messaging_system: this.system,
-        messaging_destination_name: destination,
-        messaging_operation_name: 'process',
-      },
-      0,
-    );
+    this.destination(name).consuming = true;
   }
 
   /**
@@ -570,6 +635,7 @@ export class MessagingTelemetry {
   /** Removes every lag reader this instrumentation added. */
   close(): void {
     for (const [readers, key] of this.lagReaders.splice(0)) readers.delete(key);
+    for (const [readers, key] of this.gaugeReaders.splice(0)) readers.delete(key);
   }
 }
 

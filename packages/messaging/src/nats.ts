@@ -135,15 +135,23 @@ export function instrumentJetStream(options: JetStreamOptions = {}): JetStreamIn
     const name = optionString(subject, 'nats.publish.subject');
     if (name === undefined) throw invalidOption('nats.publish.subject', 'a subject', subject);
     const body = typeof data === 'string' ? encoder.encode(data) : (data ?? new Uint8Array());
-    const headers = publishOptions.headers ?? natsHeaders();
+    // Made only when there is something to carry: a message without headers is cheaper to
+    // encode (PUB, not HPUB). Yours are added to, never overwritten.
+    let headers = publishOptions.headers;
     return telemetry.send(
       name,
       (key, value) => {
+        headers ??= natsHeaders();
         if (!headers.has(key)) headers.set(key, value);
       },
       body.byteLength,
-      {},
-      () => js.publish(name, body, { ...publishOptions, headers }),
+      undefined,
+      () =>
+        js.publish(
+          name,
+          body,
+          headers === undefined ? publishOptions : { ...publishOptions, headers },
+        ),
     );
   };
 

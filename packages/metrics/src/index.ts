@@ -9,8 +9,8 @@ export type {
   ClusterMetricsServerOptions,
   SharedClusterMetrics,
 } from './cluster.js';
-export { exemplarHistogram } from './stores.js';
-export type { ExemplarHistogram } from './stores.js';
+export { exemplarHistogram, seriesRecorders } from './stores.js';
+export type { ExemplarHistogram, SeriesMetricsConfig, SeriesRecorder } from './stores.js';
 export { createJobMetrics, DEFAULT_JOB_BUCKETS, QUEUE_STATES } from './jobs.js';
 export type {
   JobMetrics,
