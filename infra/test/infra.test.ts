@@ -14,6 +14,8 @@ import type * as ObskitCore from '../../packages/core/src/index.js';
 import type * as ObskitMetrics from '../../packages/metrics/src/index.js';
 import type * as ObskitFastify from '../../packages/obskit/src/fastify.js';
 import type * as ObskitPg from '../../packages/pg/src/index.js';
+import type * as ObskitAmqp from '../../packages/messaging/src/amqp.js';
+import type * as ObskitNats from '../../packages/messaging/src/nats.js';
 import type * as DemoStore from '../../apps/api/src/store.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -328,6 +330,8 @@ describe('Prometheus against a real obskit app', () => {
   let jobs: ObskitMetrics.JobMetrics | undefined;
   let pool: { query(sql: string): Promise<unknown>; end(): Promise<void> } | undefined;
   let store: DemoStore.JobStore | undefined;
+  let publish: (() => unknown) | undefined;
+  let closeBroker: (() => Promise<unknown>) | undefined;
 
   beforeAll(async () => {
     expect(hasPrometheus, missing('prometheus', 'prometheus')).toBe(true);
@@ -403,6 +407,69 @@ describe('Prometheus against a real obskit app', () => {
     const appPort = (app.server.address() as { port: number }).port;
     appUrl = `http://127.0.0.1:${appPort}`;
     pgPoolMetrics(pgPool, { registry, poolName: 'api' });
+    // A real RabbitMQ queue (127.0.0.1:5672) through @obskit/messaging: each round of traffic
+    // publishes two messages; the consumer holds each message a while and requeues every first
+    // delivery of one in three (redeliveries), so that lag and redeliveries have values.
+    const { instrumentAmqp } = await load<typeof ObskitAmqp>(dist('messaging', 'amqp.js'));
+    const amqplibPath = createRequire(join(root, 'packages', 'messaging', 'package.json')).resolve(
+      'amqplib',
+    );
+    const { default: amqplib } = await load<{
+      default: { connect(url: string): Promise<ObskitAmqp.AmqpConnectionLike> };
+    }>(amqplibPath);
+    const connection = await amqplib
+      .connect('amqp://guest:guest@127.0.0.1:5672')
+      .catch((error: Error) => {
+        throw new Error(
+          `RabbitMQ is needed on 127.0.0.1:5672 (guest/guest) for the messaging panels: ${error.message}. Start it with \`node scripts/ensure-services.mjs\`.`,
+        );
+      });
+    const channel = await connection.createChannel();
+    const queue = `obskit-infra-${process.pid}`;
+    await channel.assertQueue(queue, { durable: false, autoDelete: true });
+    await channel.prefetch(1);
+    const amqp = instrumentAmqp({ connection, registry });
+    amqp.watchQueue(queue);
+    let n = 0;
+    await amqp.consume(channel, queue, async (_body: Buffer, _message, info) => {
+      await sleep(30);
+      return !info.redelivered && n++ % 3 === 0 ? 'requeue' : 'ack';
+    });
+    // And a JetStream stream with a durable consumer (127.0.0.1:4222), for its lag readings.
+    const { instrumentJetStream } = await load<typeof ObskitNats>(dist('messaging', 'nats.js'));
+    const natsPath = createRequire(join(root, 'packages', 'messaging', 'package.json')).resolve(
+      'nats',
+    );
+    const nats = await load<{
+      connect(options: object): Promise<NonNullable<ObskitNats.JetStreamOptions['connection']>>;
+      AckPolicy: Record<'Explicit', never>;
+    }>(natsPath);
+    const nc = await nats.connect({ servers: '127.0.0.1:4222' });
+    const jsm = await nc.jetstreamManager();
+    const stream = `INFRA_${process.pid}`;
+    await jsm.streams.add({ name: stream, subjects: [`infra${process.pid}.>`] });
+    await jsm.consumers.add(stream, {
+      durable_name: 'workers',
+      ack_policy: nats.AckPolicy.Explicit,
+    });
+    const js = nc.jetstream();
+    const jetstream = instrumentJetStream({ connection: nc, registry });
+    jetstream.watchConsumer(jsm, stream, 'workers');
+    await jetstream.consume(await js.consumers.get(stream, 'workers'), async () => {
+      await sleep(30);
+    });
+    publish = () => {
+      amqp.sendToQueue(channel, queue, Buffer.from('{"order":1}'));
+      amqp.sendToQueue(channel, queue, Buffer.from('{"order":2}'));
+      void jetstream.publish(js, `infra${process.pid}.orders`, '{"order":3}');
+    };
+    closeBroker = async () => {
+      await amqp.close();
+      await connection.close();
+      await jetstream.close();
+      await jsm.streams.delete(stream);
+      await nc.close();
+    };
     // The demo's SQLite queue, read at scrape time as the demo worker reads it: one job done,
     // one failed for good, three waiting.
     dir = mkdtempSync(join(tmpdir(), 'obskit-prometheus-'));
@@ -450,6 +517,7 @@ describe('Prometheus against a real obskit app', () => {
       if (!done && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
     }
     await closeApp?.();
+    await closeBroker?.();
     await pool?.end();
     store?.close();
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
@@ -478,6 +546,7 @@ describe('Prometheus against a real obskit app', () => {
         fetch(`${appUrl}/jobs/7`).then((r) => r.text()),
         fetch(`${appUrl}/db`).then((r) => r.text()),
         fetch(`${appUrl}/health/ready`).then((r) => r.text()),
+        publish?.(),
         jobs?.run((job) => job.step('process', () => sleep(5))),
         jobs
           ?.run((job) => job.step('process', () => Promise.reject(new Error('job failed'))))
