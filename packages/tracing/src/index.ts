@@ -14,6 +14,8 @@ export { ignoreRule } from './ignore.js';
 export type { IgnoreOptions, IgnoreRule } from './ignore.js';
 export { recordError } from './errors.js';
 export { SharedContextManager } from './context-manager.js';
+export { sanitizeQueryText } from './pg.js';
+export type { PgTracingOptions } from './pg.js';
 export { sharedContextActive } from './setup.js';
 export { injectTraceContext, runWithTraceContext, withSpan } from './jobs.js';
 export type { JobErrorInfo, JobSpanOptions, TraceCarrier } from './jobs.js';

@@ -48,6 +48,7 @@ import {
 import { SharedContextManager } from './context-manager.js';
 import { traceOutgoingCalls } from './outgoing.js';
 import { DeliveryCounter, type SpanDelivery } from './delivery.js';
+import { pgInstrumentation, type PgTracingOptions } from './pg.js';
 
 // An incubating attribute in @opentelemetry/semantic-conventions (its `incubating` entry is not
 // meant for libraries), so spelled out here.
@@ -89,6 +90,12 @@ export interface TracingOptions {
   outgoing?: boolean;
   /** Let instrumentation-http also make spans for incoming requests (the obskit adapters make them otherwise). Default false. */
   incomingHttpSpans?: boolean;
+  /**
+   * PostgreSQL query spans (`pg`), through `@opentelemetry/instrumentation-pg`: CLIENT spans
+   * under the active span only, stable database attributes, the query text sanitised (literals
+   * as `?`); `{ rawQueryText: true }` keeps it as written; `false` turns them off. Default true.
+   */
+  pg?: boolean | PgTracingOptions;
   /** More instrumentations to register. */
   instrumentations?: Instrumentation[];
   /** Where tracing says what it cannot do (once each, at warn). Default: obskit's own logger. */
@@ -285,6 +292,11 @@ export function startTracing(options: TracingOptions = {}): TracingHandle {
         disableOutgoingRequestInstrumentation: true,
       }),
     );
+  }
+  const pg = options.pg ?? true;
+  if (pg !== false) {
+    const pgOptions = pg === true ? {} : (optionObject(pg, 'tracing.pg') ?? {});
+    instrumentations.push(pgInstrumentation(pgOptions));
   }
   const unregister = registerInstrumentations({ tracerProvider: provider, instrumentations });
 
