@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { withJobContext } from '@obskit/bullmq';
+import { addJob } from '@obskit/bullmq';
 import { pgCheck, pgPoolMetrics } from '@obskit/pg';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -98,7 +98,8 @@ function bullmqBackend(store: PgJobStore, queue: Queue, redis: Redis): JobBacken
       try {
         // The job's id in BullMQ comes from its row's (BullMQ takes no integer ids): adding it twice
         // is a no-op, never a second run.
-        await queue.add(job.type, withJobContext({ id }), {
+        // Under a producer span: the worker's consumer span is its child.
+        await addJob(queue, job.type, { id }, {
           jobId: `job-${id}`,
           attempts: job.maxAttempts ?? 3,
           backoff: { type: 'exponential', delay: 500 },

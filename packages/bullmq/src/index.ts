@@ -8,9 +8,11 @@ import { createJobMetrics, type JobMetrics, type QueueStats } from '@obskit/metr
 import {
   injectTraceContext,
   runWithTraceContext,
+  withSpan,
   type JobErrorInfo,
   type TraceCarrier,
 } from '@obskit/tracing';
+import { SpanKind } from '@opentelemetry/api';
 import type { Registry } from 'prom-client';
 
 /** Where obskit keeps a job's trace context and request id in its data. */
@@ -67,6 +69,44 @@ export function withJobContext<T extends object>(data: T): T & { [JOB_CONTEXT_KE
     ...data,
     [JOB_CONTEXT_KEY]: { trace: injectTraceContext(), ...(reqId === undefined ? {} : { reqId }) },
   };
+}
+
+/** The part of a BullMQ `Queue` that `addJob` calls. */
+export interface AddableQueue<R> {
+  readonly name: string;
+  add(name: string, data: never, opts?: never): Promise<R>;
+}
+
+/**
+ * `queue.add(name, data, opts)` under a PRODUCER span `send <queue>` (`messaging.system=bullmq`,
+ * `messaging.destination.name`, `messaging.message.id` once added), a child of the active span,
+ * with that span's trace context and the request id in the job's data (`withJobContext`): the
+ * worker's consumer span (`tracedProcessor`) is its child, and a failed add is an error span.
+ */
+export async function addJob<D extends object, O, R extends { id?: string | undefined }>(
+  queue: AddableQueue<R> & { add(name: string, data: D, opts?: O): Promise<R> },
+  name: string,
+  data: D,
+  opts?: O,
+): Promise<R> {
+  return withSpan(
+    `send ${queue.name}`,
+    {
+      kind: SpanKind.PRODUCER,
+      attributes: {
+        'messaging.system': 'bullmq',
+        'messaging.operation.name': 'send',
+        'messaging.operation.type': 'send',
+        'messaging.destination.name': queue.name,
+        'job.name': name,
+      },
+    },
+    async (span) => {
+      const job = await queue.add(name, withJobContext(data), opts);
+      if (typeof job?.id === 'string') span.setAttribute('messaging.message.id', job.id);
+      return job;
+    },
+  );
 }
 
 /** The trace context and request id a job carries, if a producer put them there. */

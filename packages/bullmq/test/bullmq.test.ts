@@ -17,10 +17,10 @@ import type {} from '@obskit/metrics/fastify';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  addJob,
   bullmqQueueMetrics,
   bullmqQueueStats,
   bullmqWorkerMetrics,
-  withJobContext,
 } from '../src/index.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/worker.mjs', import.meta.url));
@@ -76,8 +76,9 @@ describe('BullMQ through obskit, on the real Redis', () => {
     await waitFor(() => /LISTENING \d+/.test(workerErr), 15_000, `the worker:\n${workerErr}`);
     const metricsUrl = `http://127.0.0.1:${/LISTENING (\d+)/.exec(workerErr)?.[1]}`;
 
+    // Under a PRODUCER span per job (addJob), the trace context in the job's data.
     const addOrder = async (orderId: number, failFirst: boolean) =>
-      (await queue.add('charge', withJobContext({ orderId, failFirst }), { attempts: 2 })).id;
+      (await addJob(queue, 'charge', { orderId, failFirst }, { attempts: 2 })).id;
     const tracing = { exporter, processor: 'simple' as const, outgoing: false };
 
     const sink = logSink();
@@ -133,12 +134,19 @@ describe('BullMQ through obskit, on the real Redis', () => {
       .filter((s) => s.kind === SpanKind.SERVER && s.name === 'POST /orders/:id');
     expect(servers).toHaveLength(4);
     const consumers = otlp.spans.filter((s) => s.kind === SpanKind.CONSUMER + 1);
-    // One trace per job: each request's trace continues in the worker (twice for the retried job).
+    // One trace per job: request ─► producer span ─► the worker's consumer span (twice for the
+    // retried job).
+    const producers = exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.PRODUCER);
+    expect(producers).toHaveLength(4);
     for (const server of servers) {
       const traceId = server.spanContext().traceId;
+      const producer = producers.find((p) => p.spanContext().traceId === traceId)!;
+      expect(producer.name).toBe(`send ${QUEUE}`);
+      expect(producer.parentSpanContext?.spanId).toBe(server.spanContext().spanId);
+      expect(producer.attributes['messaging.message.id']).toMatch(/^\d+$/);
       const mine = consumers.filter((c) => c.traceId === traceId);
       expect(mine.length).toBeGreaterThanOrEqual(1);
-      expect(mine.every((c) => c.parentSpanId !== undefined)).toBe(true);
+      for (const c of mine) expect(c.parentSpanId).toBe(producer.spanContext().spanId);
     }
     expect(new Set(consumers.map((c) => c.traceId)).size).toBe(4);
 
