@@ -4,6 +4,10 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type {} from '@obskit/health/fastify';
 import type {} from '@obskit/metrics/fastify';
 import { obskit, obskitServerOptions } from 'obskit/fastify';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { traceparentMeta } from '@obskit/web-vitals';
+import { webVitals } from '@obskit/web-vitals/fastify';
 import { openBackend, type BackendEnv, type JobBackend } from './backend.js';
 
 export const JOB_TYPES = ['email', 'report', 'thumbnail'] as const;
@@ -25,6 +29,36 @@ export interface ApiOptions {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The demo page: reports its vitals, queues one job in its own trace, shows the job's id. */
+const page = (): string => `<!doctype html>
+<html>
+  <head>
+    <meta charset="utf-8" />
+    ${traceparentMeta()}
+    <title>obskit demo</title>
+  </head>
+  <body>
+    <h1>obskit demo</h1>
+    <p id="job">Queueing a job…</p>
+    <script src="/assets/obskit-web-vitals.js"></script>
+    <script>
+      obskitWebVitals.reportWebVitals();
+      const traceparent = obskitWebVitals.pageTraceparent();
+      fetch('/jobs', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(traceparent ? { traceparent } : {}) },
+        body: JSON.stringify({ type: 'email', payload: { from: 'page' } }),
+      })
+        .then((response) => response.json())
+        .then((job) => {
+          document.getElementById('job').textContent = 'Job ' + job.id + ' queued.';
+          document.body.dataset.job = String(job.id);
+        });
+    </script>
+  </body>
+</html>
+`;
 
 /** The demo API: jobs on SQLite (or PostgreSQL + BullMQ), with obskit turned on. */
 export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
@@ -153,6 +187,22 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   app.get('/fail', async () => {
     throw new Error('simulated failure');
   });
+
+  // A page: its web vitals reach the intake, and the job it queues continues the page load's
+  // trace (its traceparent meta tag, sent as the POST's traceparent header): one trace from the
+  // browser through the API, its INSERT and the queue to the worker and its queries.
+  await app.register(webVitals, { pages: ['/'] });
+  const bundle = readFileSync(
+    createRequire(import.meta.url).resolve('@obskit/web-vitals/browser.global.js'),
+    'utf8',
+  );
+  app.get('/assets/obskit-web-vitals.js', async (_request, reply) =>
+    reply
+      .type('text/javascript; charset=utf-8')
+      .header('cache-control', 'max-age=3600')
+      .send(bundle),
+  );
+  app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(page()));
 
   app.addHook('onClose', async () => store.close());
   // The obskit logger types the instance more narrowly than FastifyInstance's default.

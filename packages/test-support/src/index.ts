@@ -105,6 +105,20 @@ export interface OtlpSpan {
   parentSpanId?: string;
   kind: number;
   service: string;
+  /** As OTLP/JSON sends them; read one with `otlpAttribute`. */
+  attributes?: {
+    key: string;
+    value: { stringValue?: string; intValue?: string | number; boolValue?: boolean };
+  }[];
+}
+
+/** A span's attribute from OTLP/JSON, as a string, number or boolean. */
+export function otlpAttribute(span: OtlpSpan, key: string): string | number | boolean | undefined {
+  const value = span.attributes?.find((a) => a.key === key)?.value;
+  if (value === undefined) return undefined;
+  if (value.stringValue !== undefined) return value.stringValue;
+  if (value.intValue !== undefined) return Number(value.intValue);
+  return value.boolValue;
 }
 
 /**

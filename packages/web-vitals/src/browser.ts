@@ -20,14 +20,20 @@ interface Queued {
   id: string;
 }
 
+/**
+ * The page load's trace context: the content of the server's `<meta name="traceparent">`
+ * (`traceparentMeta()`), or `undefined`. Send it as the `traceparent` header of the page's own
+ * calls to the API, and their server spans continue the page load's trace.
+ */
+export function pageTraceparent(): string | undefined {
+  return document.querySelector('meta[name="traceparent"]')?.getAttribute('content') ?? undefined;
+}
+
 /** Starts reporting; `flush()` sends what is queued now (it also happens when the page is hidden). */
 export function reportWebVitals(options: ReportOptions = {}): { flush(): void } {
   const url = options.url ?? '/telemetry/vitals';
   const page = options.page ?? location.pathname;
-  const traceparent =
-    options.traceparent ??
-    document.querySelector('meta[name="traceparent"]')?.getAttribute('content') ??
-    undefined;
+  const traceparent = options.traceparent ?? pageTraceparent();
   let queue: Queued[] = [];
   const flush = (): void => {
     if (queue.length === 0) return;
