@@ -136,7 +136,11 @@ describe('the demo scaled out: PostgreSQL + BullMQ', () => {
         expect(request[0]!.service).toBe('obskit-demo-api');
         expect(consumer, `job ${id}`).toHaveLength(1);
         expect(consumer[0]!.service).toBe('obskit-demo-worker');
-        expect(consumer[0]!.parentSpanId).toBe(request[0]!.spanId);
+        // request ─► the job's producer span (addJob) ─► the worker's consumer span
+        const producer = inTrace.filter((s) => s.name === `send ${queueName}`);
+        expect(producer, `job ${id}`).toHaveLength(1);
+        expect(producer[0]!.parentSpanId).toBe(request[0]!.spanId);
+        expect(consumer[0]!.parentSpanId).toBe(producer[0]!.spanId);
       }
       // The job lines carry the request id of the request that made the job.
       const reqIdOf = new Map(jobs.map((j) => [String(j.id), j.request_id]));

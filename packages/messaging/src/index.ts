@@ -671,7 +671,7 @@ export function resolveConsume<T>(
 
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 const LONG_HEX = /(?<![0-9a-z])[0-9a-f]{16,}(?![0-9a-z])/gi;
-const NUMBER_RUN = /(?<![a-z])\d{4,}(?![a-z])/gi;
+const NUMBER_RUN = /(?<![0-9a-z])\d{4,}(?![0-9a-z])/gi;
 const GENERATED_PREFIXES = ['amq.gen-', 'amq.rabbitmq.reply-to.', '_INBOX.', '$JS.ACK.'];
 
 /**

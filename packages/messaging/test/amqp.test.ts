@@ -403,3 +403,21 @@ describe('readiness', () => {
     );
   }, 20_000);
 });
+
+describe('destination labels', () => {
+  it('folds ids and generated names, keeps names that merely hold digits', () => {
+    const cases: [string, string][] = [
+      ['orders.4711.created', 'orders.*.created'],
+      ['orders62772073.1000.created', 'orders62772073.*.created'],
+      ['reply-3f2b8c1e-9d4a-4c1b-8e2f-0a1b2c3d4e5f', 'reply-*'],
+      ['amq.gen-JzTY20BRgKO-HjmUJj0wLg', 'amq.gen-*'],
+      ['amq.rabbitmq.reply-to.g1h2AA', 'amq.rabbitmq.reply-to.*'],
+      ['_INBOX.abcdef.12', '_INBOX.*'],
+      ['invoices/2026/12', 'invoices/*/12'],
+      ['users:deadbeefdeadbeef01:events', 'users:*:events'],
+      ['v2.orders', 'v2.orders'],
+      ['', '(default)'],
+    ];
+    for (const [name, label] of cases) expect(foldDestination(name), name).toBe(label);
+  });
+});
