@@ -1,8 +1,6 @@
 // RabbitMQ on 127.0.0.1:5672 (guest/guest), through amqplib: metrics parsed back from the
 // registry, spans from the real OpenTelemetry SDK, hostile messages, lag, readiness through a
 // TCP proxy that can be cut, and a graceful stop with a message in hand.
-import { once } from 'node:events';
-import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { createLogger, runWithRequestContext } from '@obskit/core';
 import { startTracing, type TracingHandle } from '@obskit/tracing';
@@ -14,7 +12,7 @@ import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { foldDestination } from '../src/index.js';
 import { instrumentAmqp } from '../src/amqp.js';
-import { sample } from './support.js';
+import { cuttableProxy, sample } from './support.js';
 
 const URL = 'amqp://guest:guest@127.0.0.1:5672';
 const exporter = new InMemorySpanExporter();
@@ -347,33 +345,14 @@ describe('RabbitMQ producer and consumer', () => {
 });
 
 describe('readiness', () => {
-  // A TCP proxy to the broker that the test can cut and restore.
-  let proxy: Server;
-  let port = 0;
-  const sockets = new Set<Socket>();
-  let open = true;
+  let proxy: Awaited<ReturnType<typeof cuttableProxy>>;
   beforeAll(async () => {
-    proxy = createServer((client) => {
-      if (!open) return client.destroy();
-      const upstream = tcpConnect(5672, '127.0.0.1');
-      for (const s of [client, upstream]) {
-        sockets.add(s);
-        s.on('error', () => undefined);
-        s.on('close', () => sockets.delete(s));
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    proxy.listen(0, '127.0.0.1');
-    await once(proxy, 'listening');
-    port = (proxy.address() as { port: number }).port;
+    proxy = await cuttableProxy(5672);
   });
-  afterAll(() => {
-    for (const s of sockets) s.destroy();
-    proxy.close();
-  });
+  afterAll(() => proxy.close());
 
   it('connection lost: not ready at once; reconnected (amqplib recovery): ready again', async () => {
-    const recovering = await amqplib.connect(`amqp://guest:guest@127.0.0.1:${port}`, {
+    const recovering = await amqplib.connect(`amqp://guest:guest@127.0.0.1:${proxy.port}`, {
       recovery: { initialDelay: 100, maxDelay: 300 },
     });
     const amqp = instrumentAmqp({ connection: recovering as never, registry: new Registry() });
@@ -382,8 +361,7 @@ describe('readiness', () => {
       await recovering.close().catch(() => undefined);
     });
     await expect(amqp.check()).resolves.toBeUndefined();
-    open = false;
-    for (const s of sockets) s.destroy();
+    proxy.cut();
     await waitFor(
       async () =>
         (await amqp.check().then(
@@ -392,7 +370,7 @@ describe('readiness', () => {
         )) !== 'ready',
     );
     await expect(amqp.check()).rejects.toThrow(/RabbitMQ connection is lost/);
-    open = true;
+    proxy.restore();
     await waitFor(
       async () =>
         (await amqp.check().then(

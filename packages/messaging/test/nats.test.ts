@@ -19,7 +19,7 @@ import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { foldDestination } from '../src/index.js';
 import { instrumentJetStream } from '../src/nats.js';
-import { sample } from './support.js';
+import { cuttableProxy, sample } from './support.js';
 
 const exporter = new InMemorySpanExporter();
 let tracing: TracingHandle;
@@ -254,7 +254,38 @@ describe('NATS JetStream producer and consumer', () => {
     ).toBeGreaterThanOrEqual(1);
   });
 
-  it('readiness follows the connection: a closed one is not ready', async () => {
+  it('readiness follows the connection: lost, not ready; reconnected, ready; closed, not ready', async () => {
+    const proxy = await cuttableProxy(4222);
+    const own = await connect({
+      servers: `127.0.0.1:${proxy.port}`,
+      reconnectTimeWait: 100,
+      maxReconnectAttempts: -1,
+    });
+    const nats = instrumentJetStream({ connection: own, registry: new Registry() });
+    // As obskit's health runs a check: under a timeout.
+    const state = () =>
+      Promise.race([
+        nats.check().then(
+          () => 'ready',
+          () => 'down',
+        ),
+        new Promise((r) => setTimeout(() => r('timed out'), 1000)),
+      ]);
+    try {
+      await expect(nats.check()).resolves.toBeUndefined();
+      proxy.cut();
+      await waitFor(async () => (await state()) === 'down');
+      await expect(nats.check()).rejects.toThrow('the NATS connection is lost');
+      proxy.restore();
+      await waitFor(async () => (await state()) === 'ready', 10_000);
+    } finally {
+      await nats.close();
+      await own.close();
+      proxy.close();
+    }
+  }, 20_000);
+
+  it('readiness: a closed connection is not ready', async () => {
     const own = await connect({ servers: '127.0.0.1:4222' });
     const nats = instrumentJetStream({ connection: own, registry: new Registry() });
     await expect(nats.check()).resolves.toBeUndefined();

@@ -1,4 +1,46 @@
 // What the messaging tests share.
+import { once } from 'node:events';
+import { createServer, connect as tcpConnect, type Socket } from 'node:net';
+
+/**
+ * A TCP proxy on 127.0.0.1 to a broker's port that a test can cut (every connection through it
+ * closed, new ones refused) and restore.
+ */
+export async function cuttableProxy(target: number): Promise<{
+  port: number;
+  cut(): void;
+  restore(): void;
+  close(): void;
+}> {
+  const sockets = new Set<Socket>();
+  let open = true;
+  const proxy = createServer((client) => {
+    if (!open) return client.destroy();
+    const upstream = tcpConnect(target, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => sockets.delete(s));
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  proxy.listen(0, '127.0.0.1');
+  await once(proxy, 'listening');
+  return {
+    port: (proxy.address() as { port: number }).port,
+    cut() {
+      open = false;
+      for (const s of sockets) s.destroy();
+    },
+    restore() {
+      open = true;
+    },
+    close() {
+      for (const s of sockets) s.destroy();
+      proxy.close();
+    },
+  };
+}
 
 /** The sum of the series of `name` in the text format whose labels include `labels`. */
 export function sample(text: string, name: string, labels: Record<string, string> = {}): number {
