@@ -168,11 +168,20 @@ export function instrumentAmqp(options: AmqpOptions = {}): AmqpInstrumentation {
     listen('connect', (() => {
       down = undefined;
     }) as never);
+    listen('reconnect-failed', ((error?: Error) => {
+      down = `the RabbitMQ connection is lost and amqplib gave up reconnecting${error ? `: ${error.message}` : ''}`;
+    }) as never);
     // An `error` is followed by `close`; listened for so that it is never an uncaught one.
     listen('error', (() => undefined) as never);
   }
 
-  const consumers = new Set<AmqpConsumer & { channelDown: () => string | undefined }>();
+  const consumers = new Set<AmqpConsumer>();
+  // The channels consumers ran on, closed at shutdown before the connection: a channel close is
+  // ordered after the acks written on it, so none is lost to the connection closing.
+  const consumerChannels = new Set<Channel>();
+  // Queues whose consumer was lost (its channel closed, or the broker cancelled it), with why:
+  // not ready until `consume()` succeeds on that queue again (amqplib's recovery `setup`).
+  const lost = new Map<string, string>();
   // The publish time (ms) of the newest message delivered here, per queue: the lag in seconds.
   const newestDelivered = new Map<string, number>();
   const inFlightByQueue = new Map<string, number>();
@@ -239,19 +248,29 @@ export function instrumentAmqp(options: AmqpOptions = {}): AmqpInstrumentation {
       throw invalidOption('amqp.consume.handler', 'a function', handler);
     const resolved = resolveConsume(consumeOptions, telemetry, 'amqp.consume');
     const inFlight = new InFlight();
-    let channelDown: string | undefined;
-    let cancelled = false;
-    const onClose = () => {
-      channelDown = `the channel consuming ${name} closed`;
+    let gone = false;
+    // The handle, once made: what lose() drops.
+    const made: { consumer?: AmqpConsumer } = {};
+    // The channel closed or the broker cancelled: the broker redelivers what was unacked; once
+    // the deliveries in hand are done, this consumer and its listeners are dropped.
+    const lose = (reason: string) => {
+      if (gone) return;
+      gone = true;
+      lost.set(name, reason);
+      void inFlight.idle().then(() => {
+        channel.off('close', onClose);
+        channel.off('error', onClose);
+        consumerChannels.delete(channel);
+        if (made.consumer !== undefined) consumers.delete(made.consumer);
+      });
     };
+    const onClose = () => lose(`the channel consuming ${name} closed`);
     channel.on('close', onClose);
     channel.on('error', onClose);
-    telemetry.touch(name);
     const onMessage = (message: ConsumeMessage | null) => {
       if (message === null) {
         // The broker cancelled the consumer (the queue was deleted).
-        cancelled = true;
-        channelDown = `the broker cancelled the consumer of ${name}`;
+        lose(`the broker cancelled the consumer of ${name}`);
         return;
       }
       const published = timestampMs(message.properties.timestamp);
@@ -287,27 +306,37 @@ export function instrumentAmqp(options: AmqpOptions = {}): AmqpInstrumentation {
           inFlight.done();
         });
     };
-    const { consumerTag } = await channel.consume(name, onMessage, {
-      ...consumeOptions?.consume,
-      noAck: false,
-    });
+    let consumerTag: string;
+    try {
+      ({ consumerTag } = await channel.consume(name, onMessage, {
+        ...consumeOptions?.consume,
+        noAck: false,
+      }));
+    } catch (error) {
+      channel.off('close', onClose);
+      channel.off('error', onClose);
+      throw error;
+    }
+    telemetry.touch(name);
+    lost.delete(name);
+    consumerChannels.add(channel);
     let stopping: Promise<void> | undefined;
-    const consumer = {
+    const consumer: AmqpConsumer = {
       queue: name,
       consumerTag,
       get inFlight() {
         return inFlight.size;
       },
-      channelDown: () => channelDown,
       stop() {
         stopping ??= (async () => {
-          if (!cancelled && channelDown === undefined) {
+          if (!gone) {
             try {
               await channel.cancel(consumerTag);
             } catch {
               // The channel is gone: the broker hands its unacked messages to other consumers.
             }
           }
+          gone = true;
           await inFlight.idle();
           channel.off('close', onClose);
           channel.off('error', onClose);
@@ -316,45 +345,52 @@ export function instrumentAmqp(options: AmqpOptions = {}): AmqpInstrumentation {
         return stopping;
       },
     };
+    made.consumer = consumer;
     consumers.add(consumer);
     return consumer;
   };
 
   // Lag readings go through a channel of obskit's own: `checkQueue` on a queue that does not exist
   // closes its channel, and that must not be the app's.
-  let lagChannel: Promise<Channel> | undefined;
-  const channelForLag = (): Promise<Channel> => {
-    if (connection === undefined) {
-      return Promise.reject(
-        invalidOption(
-          'amqp.connection',
-          'an amqplib connection (watchQueue reads through it)',
-          undefined,
-        ),
-      );
+  // One per watched queue: a 404 closes its channel and fails what is queued on it, which must
+  // not take the other queues' readings with it.
+  const lagChannels = new Map<string, Promise<Channel>>();
+  const channelForLag = (queue: string): Promise<Channel> => {
+    let channel = lagChannels.get(queue);
+    if (channel === undefined) {
+      channel = connection!.createChannel().then((created) => {
+        const forget = () => {
+          if (lagChannels.get(queue) === channel) lagChannels.delete(queue);
+        };
+        created.on('close', forget);
+        created.on('error', forget);
+        return created;
+      });
+      channel.catch(() => {
+        if (lagChannels.get(queue) === channel) lagChannels.delete(queue);
+      });
+      lagChannels.set(queue, channel);
     }
-    lagChannel ??= connection.createChannel().then((channel) => {
-      const forget = () => {
-        lagChannel = undefined;
-      };
-      channel.on('close', forget);
-      channel.on('error', forget);
-      return channel;
-    });
-    lagChannel.catch(() => {
-      lagChannel = undefined;
-    });
-    return lagChannel;
+    return channel;
   };
 
   const watchQueue = (queue: string): (() => void) => {
     const name = optionString(queue, 'amqp.watchQueue');
     if (name === undefined) throw invalidOption('amqp.watchQueue', 'a queue name', queue);
+    if (connection === undefined) {
+      throw invalidOption(
+        'amqp.connection',
+        'an amqplib connection (watchQueue reads through a channel of its own)',
+        undefined,
+      );
+    }
     return telemetry.watchLag(
       {
         destination: name,
         read: async () => {
-          const { messageCount, consumerCount } = await (await channelForLag()).checkQueue(name);
+          const { messageCount, consumerCount } = await (
+            await channelForLag(name)
+          ).checkQueue(name);
           const inProgress = inFlightByQueue.get(name) ?? 0;
           const newest = newestDelivered.get(name);
           const seconds =
@@ -385,9 +421,9 @@ export function instrumentAmqp(options: AmqpOptions = {}): AmqpInstrumentation {
     closed = true;
     telemetry.close();
     for (const [event, fn] of listeners.splice(0)) connection?.off(event, fn);
-    const channel = lagChannel;
-    lagChannel = undefined;
-    if (channel !== undefined) {
+    const channels = [...lagChannels.values()];
+    lagChannels.clear();
+    for (const channel of channels) {
       try {
         await (await channel).close();
       } catch {
@@ -402,11 +438,22 @@ export function instrumentAmqp(options: AmqpOptions = {}): AmqpInstrumentation {
       const release = health.hold(
         `RabbitMQ consumers (${[...consumers].map((c) => c.queue).join(', ')})`,
       );
-      return stop().finally(release);
+      // Not awaited: the other start hooks and the drain go on; the hold keeps the shutdown
+      // waiting for the deliveries in hand.
+      void stop().then(release, release);
     });
     health.onShutdown(async () => {
       await close();
-      if (closeConnection && connection !== undefined && down === undefined) {
+      // Also while disconnected: only close() stops a recovering connection's reconnects.
+      if (closeConnection && connection !== undefined) {
+        for (const channel of consumerChannels) {
+          try {
+            await channel.close();
+          } catch {
+            // Closed already.
+          }
+        }
+        consumerChannels.clear();
         try {
           await connection.close();
         } catch {
@@ -425,10 +472,7 @@ export function instrumentAmqp(options: AmqpOptions = {}): AmqpInstrumentation {
     watchQueue,
     async check() {
       if (down !== undefined) throw new Error(down);
-      for (const consumer of consumers) {
-        const reason = consumer.channelDown();
-        if (reason !== undefined) throw new Error(reason);
-      }
+      for (const reason of lost.values()) throw new Error(reason);
     },
     stop,
     close,

@@ -32,6 +32,7 @@ import {
   propagation,
   SpanKind,
   SpanStatusCode,
+  isSpanContextValid,
   trace,
   type Attributes,
   type Span,
@@ -151,6 +152,10 @@ export interface LagReading {
   consumers?: number;
 }
 
+interface LabelledReading extends LagReading {
+  labels: Record<string, string>;
+}
+
 export interface LagSource {
   destination: string;
   /** JetStream durable consumer name. */
@@ -160,6 +165,7 @@ export interface LagSource {
 
 /** The series of one destination label, made at its first message. */
 interface Destination {
+  readonly system: MessagingSystem;
   readonly label: string;
   readonly sent: SeriesRecorder;
   readonly consumed: SeriesRecorder;
@@ -195,8 +201,8 @@ export class MessagingTelemetry {
   private readonly maxDestinations: number;
   private readonly template: ((name: string) => string | undefined) | undefined;
   private readonly scrapeTimeoutMs: number;
-  private readonly lagReaders: [GaugeReaders<LagReading>, string][] = [];
-  private readonly gaugeReaders: [GaugeReaders<Destination[]>, string][] = [];
+  private readonly lagReaders: [GaugeReaders<LabelledReading>, string, unknown][] = [];
+  private readonly gaugeReaders: [GaugeReaders<Destination[]>, string, unknown][] = [];
   private readonly tracer = trace.getTracer('@obskit/messaging');
 
   constructor(
@@ -274,7 +280,7 @@ export class MessagingTelemetry {
             if (field === 'confirms' ? !d.sending : !d.consuming) continue;
             g.inc(
               {
-                messaging_system: this.system,
+                messaging_system: d.system,
                 messaging_destination_name: d.label,
                 messaging_operation_name: field === 'inProgress' ? 'process' : 'send',
               },
@@ -285,7 +291,7 @@ export class MessagingTelemetry {
       );
       const read = async () => [...this.byLabel.values()];
       readers.set(key, read);
-      this.gaugeReaders.push([readers, key]);
+      this.gaugeReaders.push([readers, key, read]);
     };
     gauge(
       'messaging_messages_in_progress',
@@ -332,6 +338,7 @@ export class MessagingTelemetry {
       const send = { ...base, messaging_operation_name: 'send' };
       const process = { ...base, messaging_operation_name: 'process' };
       destination = {
+        system: this.system,
         label,
         sent: this.sendSeries(send),
         consumed: this.consumedSeries(process),
@@ -385,7 +392,9 @@ export class MessagingTelemetry {
         ...attributes,
       },
     });
-    if (span.isRecording()) {
+    // Also when this span is not sampled: the consumer must follow the same decision, and
+    // baggage travels whatever it is. Without an SDK the span context is invalid: no headers.
+    if (isSpanContextValid(span.spanContext())) {
       const carrier: Record<string, string> = {};
       propagation.inject(trace.setSpan(context.active(), span), carrier);
       for (const key in carrier) headers(key, carrier[key] as string);
@@ -566,7 +575,8 @@ export class MessagingTelemetry {
    */
   watchLag(source: LagSource, path: string): () => void {
     const destination = this.destinationLabel(source.destination);
-    const key = `${this.system}\u0000${destination}\u0000${source.consumerGroup ?? ''}`;
+    // The raw name in the key: two names folded to one label are two readings.
+    const key = `${this.system}\u0000${source.destination}\u0000${source.consumerGroup ?? ''}`;
     const name =
       source.consumerGroup === undefined ? destination : `${destination}/${source.consumerGroup}`;
     const read = scrapeReading(source.read, {
@@ -582,29 +592,38 @@ export class MessagingTelemetry {
       'messaging_destination_name',
       'messaging_consumer_group_name',
     ];
-    const labelsOf = () => ({
+    // Each reading carries its own labels: a gauge's collect is the first registration's, shared
+    // by every reader on it (other destinations, another instrumentation on the registry).
+    const labels = {
       messaging_system: this.system,
       messaging_destination_name: destination,
       ...(source.consumerGroup === undefined
         ? {}
         : { messaging_consumer_group_name: source.consumerGroup }),
-    });
+    };
+    const labelled = async (): Promise<LabelledReading | undefined> => {
+      const reading = await read();
+      return reading === undefined ? undefined : { ...reading, labels };
+    };
     const gauge = (metric: string, help: string, field: keyof LagReading) => {
-      const readers = readingGauge<LagReading>(
+      const readers = readingGauge<LabelledReading>(
         this.registry,
         metric,
         help,
         labelNames,
         (g, _key, value) => {
           const n = value[field];
-          if (typeof n === 'number' && Number.isFinite(n)) g.set(labelsOf(), n);
+          if (typeof n !== 'number' || !Number.isFinite(n)) return;
+          // Counts of names folded to one label add up; an age is the one read last.
+          if (field === 'seconds') g.set(value.labels, n);
+          else g.inc(value.labels, n);
         },
       );
-      readers.set(key, read);
-      this.lagReaders.push([readers, key]);
+      readers.set(key, labelled);
+      this.lagReaders.push([readers, key, labelled]);
       return readers;
     };
-    const added = [
+    const added: GaugeReaders<LabelledReading>[] = [
       gauge(
         'messaging_consumer_lag_messages',
         'Messages waiting for a consumer (consumer lag in messages), read at scrape time.',
@@ -628,14 +647,19 @@ export class MessagingTelemetry {
     ];
     registerScrapeErrors(this.registry, `${this.system}_lag`, name);
     return () => {
-      for (const readers of added) if (readers.get(key) === read) readers.delete(key);
+      for (const readers of added) if (readers.get(key) === labelled) readers.delete(key);
     };
   }
 
   /** Removes every lag reader this instrumentation added. */
   close(): void {
-    for (const [readers, key] of this.lagReaders.splice(0)) readers.delete(key);
-    for (const [readers, key] of this.gaugeReaders.splice(0)) readers.delete(key);
+    // Only what this instrumentation added: another on the same registry keeps its readers.
+    for (const [readers, key, read] of [
+      ...this.lagReaders.splice(0),
+      ...this.gaugeReaders.splice(0),
+    ]) {
+      if (readers.get(key) === read) readers.delete(key);
+    }
   }
 }
 

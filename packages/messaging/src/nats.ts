@@ -9,6 +9,7 @@ import {
   type JetStreamManager,
   type JetStreamPublishOptions,
   type JsMsg,
+  type MsgHdrs,
   type NatsConnection,
   type PubAck,
 } from 'nats';
@@ -52,8 +53,8 @@ export interface JetStreamConsumer {
   readonly inFlight: number;
   /**
    * Stops pulling and resolves once the messages in flight are settled (within one pull's
-   * `pullExpiresMs`); a message that arrives for the last pull is handed back (`nak`) for another
-   * consumer.
+   * `pullExpiresMs`); a message that arrives for the pull in progress is processed too (it is
+   * within the free slots).
    */
   stop(): Promise<void>;
 }
@@ -113,16 +114,18 @@ export function instrumentJetStream(options: JetStreamOptions = {}): JetStreamIn
 
   // Disconnected between a `disconnect` and a `reconnect` status.
   let down: string | undefined;
-  let watching = true;
-  if (connection !== undefined) {
+  const statuses = connection?.status() as
+    (AsyncIterable<{ type: string }> & { stop?: () => void }) | undefined;
+  if (statuses !== undefined) {
     void (async () => {
-      for await (const status of connection.status()) {
-        if (!watching) break;
+      for await (const status of statuses) {
         if (status.type === 'disconnect') down = 'the NATS connection is lost; reconnecting';
         else if (status.type === 'reconnect') down = undefined;
       }
     })().catch(() => undefined);
   }
+  // Consumers whose pulls fail now (the durable consumer deleted, the stream gone), with why.
+  const failing = new Map<JetStreamConsumer, string>();
 
   const consumers = new Set<JetStreamConsumer>();
 
@@ -136,12 +139,17 @@ export function instrumentJetStream(options: JetStreamOptions = {}): JetStreamIn
     if (name === undefined) throw invalidOption('nats.publish.subject', 'a subject', subject);
     const body = typeof data === 'string' ? encoder.encode(data) : (data ?? new Uint8Array());
     // Made only when there is something to carry: a message without headers is cheaper to
-    // encode (PUB, not HPUB). Yours are added to, never overwritten.
-    let headers = publishOptions.headers;
+    // encode (PUB, not HPUB). A copy of yours: one you reuse never keeps this message's ids.
+    let headers: MsgHdrs | undefined;
     return telemetry.send(
       name,
       (key, value) => {
-        headers ??= natsHeaders();
+        if (headers === undefined) {
+          headers = natsHeaders();
+          for (const [k, values] of publishOptions.headers ?? []) {
+            for (const v of values) headers.append(k, v);
+          }
+        }
         if (!headers.has(key)) headers.set(key, value);
       },
       body.byteLength,
@@ -150,7 +158,9 @@ export function instrumentJetStream(options: JetStreamOptions = {}): JetStreamIn
         js.publish(
           name,
           body,
-          headers === undefined ? publishOptions : { ...publishOptions, headers },
+          headers === undefined
+            ? publishOptions
+            : { ...publishOptions, headers: headers as MsgHdrs },
         ),
     );
   };
@@ -183,15 +193,41 @@ export function instrumentJetStream(options: JetStreamOptions = {}): JetStreamIn
     const durable = info.name;
     const inFlight = new InFlight();
     let stopping = false;
+    // A handler that runs longer than the consumer's ack wait keeps its message: `working()`
+    // every third of it, or the server would redeliver it (here too, with concurrency > 1).
+    const ackWaitMs = Math.max(1000, (info.config.ack_wait ?? 30_000_000_000) / 1_000_000);
+    const running = new Map<JsMsg, number>();
+    const heartbeat = setInterval(() => {
+      const due = performance.now() - ackWaitMs / 3;
+      for (const [message, since] of running) {
+        if (since > due) continue;
+        try {
+          message.working();
+          running.set(message, performance.now());
+        } catch {
+          // The connection is gone: the server redelivers it after the ack wait anyway.
+        }
+      }
+    }, ackWaitMs / 3);
+    heartbeat.unref();
     const handle = (message: JsMsg): Promise<unknown> => {
+      let redelivered = false;
+      let sequence = 0;
+      try {
+        redelivered = message.info.deliveryCount > 1;
+        sequence = message.info.streamSequence;
+      } catch {
+        // A reply subject the client cannot parse: processed as a first delivery.
+      }
       inFlight.add();
+      running.set(message, performance.now());
       return telemetry
         .process(
           {
             name: message.subject,
             message,
             body: message.data,
-            redelivered: message.info.deliveryCount > 1,
+            redelivered,
             header: (key) => {
               const h = message.headers;
               return h?.has(key) ? h.get(key) : undefined;
@@ -199,7 +235,7 @@ export function instrumentJetStream(options: JetStreamOptions = {}): JetStreamIn
             attributes: {
               'messaging.destination.subscription.name': durable,
               'messaging.nats.stream': stream,
-              'messaging.nats.stream_sequence': message.info.streamSequence,
+              'messaging.nats.stream_sequence': sequence,
             },
             settle: (outcome) => {
               if (outcome === 'ack') message.ack();
@@ -210,43 +246,47 @@ export function instrumentJetStream(options: JetStreamOptions = {}): JetStreamIn
           handler,
           resolved,
         )
-        .finally(() => inFlight.done());
+        .finally(() => {
+          running.delete(message);
+          inFlight.done();
+        });
     };
 
     // One pull loop: each pull (`fetch`) asks for as many messages as there are free slots, so
-    // no message waits in this process unprocessed (its ack timer running), and a pull that has
-    // ended leaves no request behind to which a handed-back message could be redelivered.
-    let reported = false;
+    // no message waits in this process unprocessed (its ack timer running). A message that
+    // arrives for the pull in progress when the stop comes is processed too: it is within the
+    // free slots, and handing it back would count a delivery it never had.
     const free: (() => void)[] = [];
     const slotFree = (): Promise<void> =>
       inFlight.size < concurrency ? Promise.resolve() : new Promise((r) => free.push(r));
+    const made: { self?: JetStreamConsumer } = {};
     const pullLoop = async (): Promise<void> => {
       while (!stopping) {
         await slotFree();
         if (stopping) return;
-        const handBack: JsMsg[] = [];
         try {
           const batch = await consumer.fetch({
             max_messages: concurrency - inFlight.size,
             expires,
           });
-          for await (const message of batch) {
-            if (stopping) handBack.push(message);
-            else void handle(message).finally(() => free.shift()?.());
+          for await (const message of batch) void handle(message).finally(() => free.shift()?.());
+          if (made.self !== undefined && failing.delete(made.self)) {
+            telemetry.logger.warn(
+              { stream, consumer: durable },
+              `nats: pulling from ${stream}/${durable} works again`,
+            );
           }
         } catch (error) {
           if (stopping) break;
-          if (!reported) {
-            reported = true;
+          if (made.self !== undefined && !failing.has(made.self)) {
+            const reason = `pulling from ${stream}/${durable} fails: ${error instanceof Error ? error.message : String(error)}`;
+            failing.set(made.self, reason);
             telemetry.logger.warn(
               { err: error },
-              `nats: pulling from ${stream}/${durable} failed: ${error instanceof Error ? error.message : String(error)}; retrying (said once)`,
+              `nats: ${reason}; retrying (said once, and once when it works again)`,
             );
           }
           await new Promise((r) => setTimeout(r, expires).unref());
-        } finally {
-          // Arrived after the stop, for a pull that has now ended: back for another consumer.
-          for (const message of handBack) message.nak();
         }
       }
     };
@@ -265,11 +305,14 @@ export function instrumentJetStream(options: JetStreamOptions = {}): JetStreamIn
           free.splice(0).forEach((wake) => wake());
           await loop;
           await inFlight.idle();
+          clearInterval(heartbeat);
+          failing.delete(handleOut);
           consumers.delete(handleOut);
         })();
         return stopped;
       },
     };
+    made.self = handleOut;
     consumers.add(handleOut);
     return handleOut;
   };
@@ -292,21 +335,13 @@ export function instrumentJetStream(options: JetStreamOptions = {}): JetStreamIn
         read: async () => {
           const info = await jsm.consumers.info(streamName, durable);
           const waiting = info.num_pending + info.num_ack_pending;
-          let seconds = 0;
-          if (waiting > 0) {
-            // The oldest message not yet acknowledged is the first after the ack floor (for a
-            // work-queue stream, where acked messages are gone, the stream's first message).
-            let seq = info.ack_floor.stream_seq + 1;
-            let stored;
-            try {
-              stored = await jsm.streams.getMessage(streamName, { seq });
-            } catch {
-              seq = Math.max(seq, (await jsm.streams.info(streamName)).state.first_seq);
-              stored = await jsm.streams.getMessage(streamName, { seq });
-            }
-            seconds = Math.max(0, (Date.now() - stored.time.getTime()) / 1000);
-          }
-          return { messages: info.num_pending, ackPending: info.num_ack_pending, seconds };
+          let seconds: number | undefined = 0;
+          if (waiting > 0) seconds = await oldestAge(jsm, streamName, info);
+          return {
+            messages: info.num_pending,
+            ackPending: info.num_ack_pending,
+            ...(seconds === undefined ? {} : { seconds }),
+          };
         },
       },
       'nats.watchConsumer',
@@ -321,7 +356,7 @@ export function instrumentJetStream(options: JetStreamOptions = {}): JetStreamIn
     await stop();
     if (closed) return;
     closed = true;
-    watching = false;
+    statuses?.stop?.();
     telemetry.close();
   };
 
@@ -331,7 +366,9 @@ export function instrumentJetStream(options: JetStreamOptions = {}): JetStreamIn
       const release = health.hold(
         `JetStream consumers (${[...consumers].map((c) => `${c.stream}/${c.name}`).join(', ')})`,
       );
-      return stop().finally(release);
+      // Not awaited: the other start hooks and the drain go on; the hold keeps the shutdown
+      // waiting for the messages in hand.
+      void stop().then(release, release);
     });
     health.onShutdown(async () => {
       await close();
@@ -351,6 +388,7 @@ export function instrumentJetStream(options: JetStreamOptions = {}): JetStreamIn
     consume,
     watchConsumer,
     async check() {
+      for (const reason of failing.values()) throw new Error(reason);
       if (connection === undefined) return;
       if (connection.isClosed()) throw new Error('the NATS connection is closed');
       if (down !== undefined) throw new Error(down);
@@ -359,4 +397,31 @@ export function instrumentJetStream(options: JetStreamOptions = {}): JetStreamIn
     stop,
     close,
   };
+}
+
+/**
+ * Age in seconds of the oldest message a durable consumer has not acknowledged: the stream's
+ * first message after the ack floor (the next one on the consumer's subjects when that one is
+ * gone: a work-queue stream, a deleted message, per-subject limits). `undefined` when the stream
+ * cannot tell; the counts are kept.
+ */
+async function oldestAge(
+  jsm: JetStreamManager,
+  stream: string,
+  info: { ack_floor: { stream_seq: number }; config: { filter_subject?: string } },
+): Promise<number | undefined> {
+  const seq = info.ack_floor.stream_seq + 1;
+  const at = async (query: object) => (await jsm.streams.getMessage(stream, query as never)).time;
+  let time: Date | undefined;
+  try {
+    time = await at({ seq });
+  } catch {
+    try {
+      // The server's "first message at or after seq on these subjects".
+      time = await at({ seq, next_by_subj: info.config.filter_subject || '>' });
+    } catch {
+      return undefined;
+    }
+  }
+  return Math.max(0, (Date.now() - time.getTime()) / 1000);
 }

@@ -284,14 +284,26 @@ describe('RabbitMQ producer and consumer', () => {
     ).toBe(1);
   });
 
-  it('a lag reading on a missing queue leaves its series out, counted, and the app channel is untouched', async () => {
+  it('a lag reading on a missing queue leaves its series out, counted; the other queues and the app channel are untouched', async () => {
     const { amqp, registry, sink } = instrument();
+    const present = await freshQueue();
+    channel.sendToQueue(present, Buffer.from('waiting'));
+    await channel.checkQueue(present);
     amqp.watchQueue(`obskit-missing-${randomUUID()}`);
-    const text = await registry.metrics();
-    expect(text).not.toMatch(/^messaging_consumer_lag_messages\{/m);
-    expect(
-      sample(text, 'obskit_scrape_errors_total', { source: 'rabbitmq_lag', reason: 'error' }),
-    ).toBe(1);
+    amqp.watchQueue(present);
+    for (let scrape = 1; scrape <= 2; scrape++) {
+      const text = await registry.metrics();
+      // Only the present queue's series, on every scrape.
+      expect(sample(text, 'messaging_consumer_lag_messages')).toBe(1);
+      expect(
+        sample(text, 'messaging_consumer_lag_messages', {
+          messaging_destination_name: foldDestination(present),
+        }),
+      ).toBe(1);
+      expect(
+        sample(text, 'obskit_scrape_errors_total', { source: 'rabbitmq_lag', reason: 'error' }),
+      ).toBe(scrape);
+    }
     expect(sink.lines().filter((l) => /amqp.watchQueue/.test(String(l.msg)))).toHaveLength(1);
     // The app's channel still works.
     await channel.checkQueue(await freshQueue());
@@ -351,11 +363,25 @@ describe('readiness', () => {
   });
   afterAll(() => proxy.close());
 
-  it('connection lost: not ready at once; reconnected (amqplib recovery): ready again', async () => {
+  it('connection lost: not ready at once; reconnected (amqplib recovery re-consuming): ready again', async () => {
+    const queue = await freshQueue();
+    const handled: string[] = [];
+    const handler = (body: Buffer) => void handled.push(body.toString());
+    // Made after the first connect; the setups after a reconnect use it.
+    const made: { amqp?: ReturnType<typeof instrumentAmqp> } = {};
     const recovering = await amqplib.connect(`amqp://guest:guest@127.0.0.1:${proxy.port}`, {
-      recovery: { initialDelay: 100, maxDelay: 300 },
+      recovery: {
+        initialDelay: 100,
+        maxDelay: 300,
+        // After every reconnect, as amqplib's README has it: the consumers again.
+        async setup(model: ChannelModel) {
+          await made.amqp?.consume(await model.createChannel(), queue, handler);
+        },
+      },
     });
     const amqp = instrumentAmqp({ connection: recovering as never, registry: new Registry() });
+    made.amqp = amqp;
+    await amqp.consume(await recovering.createChannel(), queue, handler);
     closers.push(async () => {
       await amqp.close();
       await recovering.close().catch(() => undefined);
@@ -371,6 +397,7 @@ describe('readiness', () => {
     );
     await expect(amqp.check()).rejects.toThrow(/RabbitMQ connection is lost/);
     proxy.restore();
+    // Ready again once reconnected and consuming: the lost consumer is not held against it.
     await waitFor(
       async () =>
         (await amqp.check().then(
@@ -379,6 +406,9 @@ describe('readiness', () => {
         )) === 'ready',
       10_000,
     );
+    // And the re-made consumer consumes.
+    channel.sendToQueue(queue, Buffer.from('after'));
+    await waitFor(() => handled.includes('after'), 5000);
   }, 20_000);
 });
 

@@ -112,12 +112,16 @@ export function seriesRecorders(
   config: SeriesMetricsConfig,
 ): (labels: Record<string, string>) => SeriesRecorder {
   const buckets = config.buckets === undefined ? [] : [...config.buckets];
-  const store =
-    config.buckets === undefined
-      ? (seriesMetric(registry, config.name, () =>
-          new SeriesStore(buckets).counter(config.name, config.help),
-        )[kSeriesMetric] as SeriesStore)
-      : histogramStore(registry, config.name, config.help, buckets, config.name);
+  let store: SeriesStore;
+  if (config.buckets === undefined) {
+    const counter = seriesMetric(registry, config.name, () =>
+      new SeriesStore(buckets).counter(config.name, config.help),
+    );
+    if (counter.type !== 'counter') throw conflict(config.name, counter);
+    store = counter[kSeriesMetric] as SeriesStore;
+  } else {
+    store = histogramStore(registry, config.name, config.help, buckets, config.name);
+  }
   if (config.counter !== undefined) {
     const { name, help } = config.counter;
     const counter = seriesMetric(registry, name, () => store.counter(name, help));
@@ -129,7 +133,8 @@ export function seriesRecorders(
     }
   }
   return (labels) => {
-    const key = JSON.stringify(labels);
+    // In name order: the same labels given in another order are the same series.
+    const key = JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1)));
     const own = () => ({ ...labels });
     return {
       observe(value) {

@@ -294,7 +294,11 @@ export function startTracing(options: TracingOptions = {}): TracingHandle {
     );
   }
   const pg = options.pg ?? true;
-  if (pg !== false) {
+  // One already given by the app (its own configuration) is kept: two would double every span.
+  const ownPg = instrumentations.some(
+    (i) => i.instrumentationName === '@opentelemetry/instrumentation-pg',
+  );
+  if (pg !== false && !ownPg) {
     const pgOptions = pg === true ? {} : (optionObject(pg, 'tracing.pg') ?? {});
     instrumentations.push(pgInstrumentation(pgOptions));
   }

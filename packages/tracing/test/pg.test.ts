@@ -70,6 +70,9 @@ describe('PostgreSQL query spans', () => {
       ['UPDATE jobs SET status = $1 WHERE id = $2', 'UPDATE jobs SET status = $1 WHERE id = $2'],
       ['SELECT col1, t2.x3 FROM table2 t2 LIMIT 10', 'SELECT col1, t2.x3 FROM table2 t2 LIMIT ?'],
       ["SELECT $tag$ secret 'x' $tag$, E'a\\'b'", 'SELECT ?, ?'],
+      // A backslash is a character in a standard string: the next quote ends it.
+      ["WHERE p = 'C:\\' AND s = 'x' AND t = 'hunter2'", 'WHERE p = ? AND s = ? AND t = ?'],
+      ["SELECT /* don't */ 'secret' -- it's\nFROM t", 'SELECT   ?  \nFROM t'],
     ];
     for (const [text, expected] of cases) expect(sanitizeQueryText(text)).toBe(expected);
     expect(
