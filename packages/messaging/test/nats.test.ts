@@ -292,6 +292,51 @@ describe('NATS JetStream producer and consumer', () => {
     }
   }, 20_000);
 
+  it('a handler that outlasts ack_wait keeps its message: processed once, not redelivered', async () => {
+    const { nats, registry } = instrument();
+    const { subject, consumer } = await freshStream(1000);
+    const runs: string[] = [];
+    const running = await nats.consume(
+      consumer,
+      async (data: Uint8Array) => {
+        runs.push(new TextDecoder().decode(data));
+        await new Promise((r) => setTimeout(r, 2600));
+      },
+      { concurrency: 2 },
+    );
+    await js.publish(`${subject}.slow`, 'slow');
+    await waitFor(() => runs.length === 1);
+    await waitFor(
+      async () =>
+        sample(await registry.metrics(), 'messaging_process_duration_seconds_count') === 1,
+      6000,
+    );
+    expect(runs).toEqual(['slow']);
+    expect(sample(await registry.metrics(), 'messaging_redeliveries_total')).toBe(0);
+    await running.stop();
+  }, 15_000);
+
+  it('a consumer whose pulls fail (its durable deleted) is not ready, said once', async () => {
+    const { nats, sink } = instrument();
+    const { stream, consumer } = await freshStream();
+    const running = await nats.consume(consumer, () => undefined);
+    await expect(nats.check()).resolves.toBeUndefined();
+    await jsm.consumers.delete(stream, 'workers');
+    await waitFor(
+      async () =>
+        (await nats.check().then(
+          () => 'ready',
+          (e: Error) => e.message,
+        )) !== 'ready',
+      10_000,
+    );
+    await expect(nats.check()).rejects.toThrow(`pulling from ${stream}/workers fails`);
+    expect(sink.lines().filter((l) => /pulling from/.test(String(l.msg)))).toHaveLength(1);
+    await running.stop();
+    // Stopped: no longer held against readiness.
+    await expect(nats.check()).resolves.toBeUndefined();
+  }, 20_000);
+
   it('readiness: a closed connection is not ready', async () => {
     const own = await connect({ servers: '127.0.0.1:4222' });
     const nats = instrumentJetStream({ connection: own, registry: new Registry() });
