@@ -5,15 +5,17 @@ import type { EventEmitter } from 'node:events';
 import { invalidOption, optionBoolean, optionObject, optionString } from '@obskit/core/internal';
 import type { Channel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import {
+  closeQuietly,
   InFlight,
   MessagingTelemetry,
+  registerShutdown,
   resolveConsume,
   shutdownHostOption,
   type ConsumeOptions,
   type MessageHandler,
   type MessagingOptions,
   type ShutdownHost,
-} from './index.js';
+} from './shared.js';
 
 export type {
   ConsumeOptions,
@@ -21,7 +23,7 @@ export type {
   ErrorPolicy,
   MessageHandler,
   MessageOutcome,
-} from './index.js';
+} from './shared.js';
 
 /** An amqplib connection (`amqplib.connect()`), with or without its `recovery` option. */
 export interface AmqpConnectionLike extends EventEmitter {
@@ -423,44 +425,26 @@ export function instrumentAmqp(options: AmqpOptions = {}): AmqpInstrumentation {
     for (const [event, fn] of listeners.splice(0)) connection?.off(event, fn);
     const channels = [...lagChannels.values()];
     lagChannels.clear();
-    for (const channel of channels) {
-      try {
-        await (await channel).close();
-      } catch {
-        // Already closed with its connection.
-      }
-    }
+    for (const channel of channels) await closeQuietly(async () => (await channel).close());
   };
 
   if (health !== undefined) {
-    health.onShutdownStart(() => {
-      if (consumers.size === 0) return;
-      const release = health.hold(
-        `RabbitMQ consumers (${[...consumers].map((c) => c.queue).join(', ')})`,
-      );
-      // Not awaited: the other start hooks and the drain go on; the hold keeps the shutdown
-      // waiting for the deliveries in hand.
-      void stop().then(release, release);
-    });
-    health.onShutdown(async () => {
-      await close();
-      // Also while disconnected: only close() stops a recovering connection's reconnects.
-      if (closeConnection && connection !== undefined) {
-        for (const channel of consumerChannels) {
-          try {
-            await channel.close();
-          } catch {
-            // Closed already.
-          }
-        }
+    registerShutdown(
+      health,
+      () =>
+        consumers.size === 0
+          ? undefined
+          : `RabbitMQ consumers (${[...consumers].map((c) => c.queue).join(', ')})`,
+      stop,
+      async () => {
+        await close();
+        // Also while disconnected: only close() stops a recovering connection's reconnects.
+        if (!closeConnection || connection === undefined) return;
+        for (const channel of consumerChannels) await closeQuietly(() => channel.close());
         consumerChannels.clear();
-        try {
-          await connection.close();
-        } catch {
-          // Closed already.
-        }
-      }
-    });
+        await closeQuietly(() => connection.close());
+      },
+    );
   }
 
   return {

@@ -14,15 +14,17 @@ import {
   type PubAck,
 } from 'nats';
 import {
+  closeQuietly,
   InFlight,
   MessagingTelemetry,
+  registerShutdown,
   resolveConsume,
   shutdownHostOption,
   type ConsumeOptions,
   type MessageHandler,
   type MessagingOptions,
   type ShutdownHost,
-} from './index.js';
+} from './shared.js';
 
 export type {
   ConsumeOptions,
@@ -30,7 +32,7 @@ export type {
   ErrorPolicy,
   MessageHandler,
   MessageOutcome,
-} from './index.js';
+} from './shared.js';
 
 export interface JetStreamOptions extends MessagingOptions {
   /**
@@ -361,25 +363,20 @@ export function instrumentJetStream(options: JetStreamOptions = {}): JetStreamIn
   };
 
   if (health !== undefined) {
-    health.onShutdownStart(() => {
-      if (consumers.size === 0) return;
-      const release = health.hold(
-        `JetStream consumers (${[...consumers].map((c) => `${c.stream}/${c.name}`).join(', ')})`,
-      );
-      // Not awaited: the other start hooks and the drain go on; the hold keeps the shutdown
-      // waiting for the messages in hand.
-      void stop().then(release, release);
-    });
-    health.onShutdown(async () => {
-      await close();
-      if (closeConnection && connection !== undefined && !connection.isClosed()) {
-        try {
-          await connection.drain();
-        } catch {
-          // Closed already.
+    registerShutdown(
+      health,
+      () =>
+        consumers.size === 0
+          ? undefined
+          : `JetStream consumers (${[...consumers].map((c) => `${c.stream}/${c.name}`).join(', ')})`,
+      stop,
+      async () => {
+        await close();
+        if (closeConnection && connection !== undefined && !connection.isClosed()) {
+          await closeQuietly(() => connection.drain());
         }
-      }
-    });
+      },
+    );
   }
 
   return {
