@@ -6,23 +6,14 @@
 import { existsSync } from 'node:fs';
 import { otlpAttribute, waitFor, type OtlpSpan } from '@obskit/test-support';
 import { SpanKind } from '@opentelemetry/api';
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killAll, otlpReceiver, startApp } from './processes.js';
+import { otlpReceiver, scaledOutServices, startApp } from './processes.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const pgConfig = {
-  host: process.env.PGHOST ?? '127.0.0.1',
-  port: Number(process.env.PGPORT ?? 5432),
-  user: process.env.PGUSER ?? 'postgres',
-};
-const redisUrl = `redis://127.0.0.1:${process.env.REDIS_PORT ?? 6379}`;
-const database = `obskit_pipeline_${process.pid}`;
-const queueName = `jobs-pipeline-${process.pid}`;
-let admin: pg.Client;
+const services = scaledOutServices('pipeline');
+const { pgConfig, database, queueName } = services;
 let browser: Browser | undefined;
 
 beforeAll(async () => {
@@ -30,10 +21,7 @@ beforeAll(async () => {
     existsSync(CHROMIUM),
     `Chromium is needed at ${CHROMIUM}: apt-get install chromium (node scripts/ensure-tools.mjs does it), or set CHROMIUM_PATH`,
   ).toBe(true);
-  admin = new pg.Client({ ...pgConfig, database: 'test', connectionTimeoutMillis: 3000 });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${database}`);
-  await admin.query(`CREATE DATABASE ${database}`);
+  await services.setup();
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
@@ -42,14 +30,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  killAll();
-  const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
-  const queue = new Queue(queueName, { connection });
-  await queue.obliterate({ force: true }).catch(() => undefined);
-  await queue.close();
-  connection.disconnect();
-  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-  await admin.end();
+  await services.teardown();
 });
 
 const CLIENT = SpanKind.CLIENT + 1; // OTLP numbers kinds from 1
@@ -60,14 +41,7 @@ const CONSUMER = SpanKind.CONSUMER + 1;
 describe('the whole pipeline in one trace', () => {
   it('browser page load ─► POST /jobs ─► INSERT, producer ─► worker consumer ─► its queries', async () => {
     const otlp = await otlpReceiver();
-    const env = {
-      DATABASE_URL: `postgres://${pgConfig.user}@${pgConfig.host}:${pgConfig.port}/${database}`,
-      REDIS_URL: redisUrl,
-      QUEUE_NAME: queueName,
-      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
-      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-      OTEL_BSP_SCHEDULE_DELAY: '100',
-    };
+    const env = services.env(otlp.url);
     const api = await startApp('api', env);
     await startApp('worker', { ...env, WORKER_ID: 'w1' });
 

@@ -2,56 +2,15 @@
 // (127.0.0.1:6379) that `.ci/run` starts where they are missing (scripts/ensure-services.mjs):
 // two API processes and two workers, jobs in PostgreSQL, their queue on BullMQ.
 import { waitFor } from '@obskit/test-support';
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killAll, otlpReceiver, postJob, startApp, type Service } from './processes.js';
+import { otlpReceiver, postJob, scaledOutServices, startApp, type Service } from './processes.js';
 
-const pgConfig = {
-  host: process.env.PGHOST ?? '127.0.0.1',
-  port: Number(process.env.PGPORT ?? 5432),
-  user: process.env.PGUSER ?? 'postgres',
-};
-const redisUrl = `redis://127.0.0.1:${process.env.REDIS_PORT ?? 6379}`;
-const database = `obskit_scale_${process.pid}`;
-const queueName = `jobs-scale-${process.pid}`;
-let admin: pg.Client;
+const services = scaledOutServices('scale');
+const { pgConfig, redisUrl, database, queueName } = services;
 
-beforeAll(async () => {
-  admin = new pg.Client({ ...pgConfig, database: 'test', connectionTimeoutMillis: 3000 });
-  try {
-    await admin.connect();
-  } catch (error) {
-    throw new Error(
-      `PostgreSQL is needed on ${pgConfig.host}:${pgConfig.port} (trust auth, database "test"): ${(error as Error).message}. Start it with \`node scripts/ensure-services.mjs\` (what .ci/run does).`,
-    );
-  }
-  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  try {
-    await redis.connect();
-    await redis.ping();
-  } catch (error) {
-    throw new Error(
-      `Redis is needed at ${redisUrl}: ${(error as Error).message}. Start it with \`node scripts/ensure-services.mjs\` (what .ci/run does), or redis-server --daemonize yes --bind 127.0.0.1.`,
-    );
-  } finally {
-    redis.disconnect();
-  }
-  await admin.query(`DROP DATABASE IF EXISTS ${database}`);
-  await admin.query(`CREATE DATABASE ${database}`);
-});
-
-afterAll(async () => {
-  killAll();
-  const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
-  const queue = new Queue(queueName, { connection });
-  await queue.obliterate({ force: true }).catch(() => undefined);
-  await queue.close();
-  connection.disconnect();
-  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-  await admin.end();
-});
+beforeAll(() => services.setup());
+afterAll(() => services.teardown());
 
 const sum = (texts: string[], name: string, labels: string): number =>
   texts
@@ -62,14 +21,7 @@ const sum = (texts: string[], name: string, labels: string): number =>
 describe('the demo scaled out: PostgreSQL + BullMQ', () => {
   it('two APIs and two workers: 100 jobs, each processed once, one trace each, counted once', async () => {
     const otlp = await otlpReceiver();
-    const env = {
-      DATABASE_URL: `postgres://${pgConfig.user}@${pgConfig.host}:${pgConfig.port}/${database}`,
-      REDIS_URL: redisUrl,
-      QUEUE_NAME: queueName,
-      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
-      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-      OTEL_BSP_SCHEDULE_DELAY: '100',
-    };
+    const env = services.env(otlp.url);
     const apis = [await startApp('api', env), await startApp('api', env)];
     const workers: Service[] = [
       await startApp('worker', { ...env, WORKER_ID: 'w1', CONCURRENCY: '2' }),
