@@ -3,21 +3,18 @@
 // consumer (JetStream). Every message is processed once, in the trace of its request; the lag the
 // API reads at scrape time rises while the consumers are gone and falls to 0 when others resume.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '@obskit/core';
 import { logSink, waitFor } from '@obskit/test-support';
 import { SpanKind } from '@opentelemetry/api';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
-import amqplib from 'amqplib';
 import Fastify from 'fastify';
-import { AckPolicy, connect } from 'nats';
 import { obskit, obskitServerOptions } from 'obskit/fastify';
 import { afterAll, describe, expect, it } from 'vitest';
 import { foldDestination } from '../src/index.js';
 import { instrumentAmqp } from '../src/amqp.js';
 import { instrumentJetStream } from '../src/nats.js';
-import { sample } from './support.js';
+import { freshQueue, freshStream, sample } from './support.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/consumer.mjs', import.meta.url));
 const exporter = new InMemorySpanExporter();
@@ -85,12 +82,10 @@ interface Broker {
 const brokers: Record<string, Broker> = {
   amqp: {
     async setup() {
-      const connection = await amqplib.connect('amqp://guest:guest@127.0.0.1:5672');
-      const channel = await connection.createConfirmChannel();
-      const name = `obskit-e2e-${randomUUID()}`;
-      await channel.assertQueue(name, { durable: false });
+      const { name, connection, channel, cleanup } = await freshQueue('e2e');
       return {
         name,
+        cleanup,
         async publisher(app) {
           const amqp = instrumentAmqp({
             connection,
@@ -101,24 +96,15 @@ const brokers: Record<string, Broker> = {
           amqp.watchQueue(name);
           return (body) => amqp.sendToQueue(channel, name, Buffer.from(body));
         },
-        async cleanup() {
-          await channel.deleteQueue(name);
-          await connection.close();
-        },
       };
     },
   },
   nats: {
     async setup() {
-      const nc = await connect({ servers: '127.0.0.1:4222' });
-      const jsm = await nc.jetstreamManager();
-      const id = randomUUID().slice(0, 8);
-      const name = `E2E_${id}`;
-      await jsm.streams.add({ name, subjects: [`e2e${id}.>`] });
-      await jsm.consumers.add(name, { durable_name: 'workers', ack_policy: AckPolicy.Explicit });
-      const js = nc.jetstream();
+      const { name, subject, nc, jsm, js, cleanup } = await freshStream('e2e');
       return {
         name,
+        cleanup,
         async publisher(app) {
           const nats = instrumentJetStream({
             connection: nc,
@@ -127,11 +113,7 @@ const brokers: Record<string, Broker> = {
             closeConnection: false,
           });
           nats.watchConsumer(jsm, name, 'workers');
-          return (body) => nats.publish(js, `e2e${id}.orders`, body);
-        },
-        async cleanup() {
-          await jsm.streams.delete(name);
-          await nc.close();
+          return (body) => nats.publish(js, `${subject}.orders`, body);
         },
       };
     },

@@ -3,12 +3,10 @@
 // the hooks run, the process exits 0; the rest stay on the broker for others, none unacked.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '@obskit/test-support';
-import amqplib from 'amqplib';
-import { AckPolicy, connect } from 'nats';
 import { describe, expect, it } from 'vitest';
+import { freshQueue, freshStream } from './support.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/shutdown-consumer.mjs', import.meta.url));
 
@@ -25,12 +23,10 @@ interface Broker {
 const brokers: Record<string, Broker> = {
   amqp: {
     async setup() {
-      const connection = await amqplib.connect('amqp://guest:guest@127.0.0.1:5672');
-      const channel = await connection.createChannel();
-      const name = `obskit-shutdown-${randomUUID()}`;
-      await channel.assertQueue(name, { durable: false });
+      const { name, channel, cleanup } = await freshQueue('shutdown');
       return {
         name,
+        cleanup,
         async publish(bodies) {
           for (const body of bodies) channel.sendToQueue(name, Buffer.from(body));
           await channel.checkQueue(name);
@@ -41,26 +37,17 @@ const brokers: Record<string, Broker> = {
           expect(consumerCount).toBe(0);
           return { waiting: messageCount, unacked: 0 };
         },
-        async cleanup() {
-          await channel.deleteQueue(name);
-          await connection.close();
-        },
       };
     },
   },
   nats: {
     async setup() {
-      const nc = await connect({ servers: '127.0.0.1:4222' });
-      const jsm = await nc.jetstreamManager();
-      const id = randomUUID().slice(0, 8);
-      const name = `SHUTDOWN_${id}`;
-      await jsm.streams.add({ name, subjects: [`shutdown${id}.>`] });
-      await jsm.consumers.add(name, { durable_name: 'workers', ack_policy: AckPolicy.Explicit });
-      const js = nc.jetstream();
+      const { name, subject, jsm, js, cleanup } = await freshStream('shutdown');
       return {
         name,
+        cleanup,
         async publish(bodies) {
-          for (const body of bodies) await js.publish(`shutdown${id}.x`, body);
+          for (const body of bodies) await js.publish(`${subject}.x`, body);
         },
         async left() {
           const info = await jsm.consumers.info(name, 'workers');
@@ -68,10 +55,6 @@ const brokers: Record<string, Broker> = {
             waiting: info.num_pending + info.num_redelivered,
             unacked: info.num_ack_pending,
           };
-        },
-        async cleanup() {
-          await jsm.streams.delete(name);
-          await nc.close();
         },
       };
     },

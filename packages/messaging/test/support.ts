@@ -1,6 +1,9 @@
 // What the messaging tests share.
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, connect as tcpConnect, type Socket } from 'node:net';
+import amqplib from 'amqplib';
+import { AckPolicy, connect } from 'nats';
 
 /**
  * A TCP proxy on 127.0.0.1 to a broker's port that a test can cut (every connection through it
@@ -54,4 +57,46 @@ export function sample(text: string, name: string, labels: Record<string, string
     if (Object.entries(labels).every(([k, v]) => found[k] === v)) sum += Number(m[3]);
   }
   return sum;
+}
+
+/** A RabbitMQ queue of its own on 127.0.0.1:5672, on a connection and confirm channel of its own. */
+export async function freshQueue(prefix: string) {
+  const connection = await amqplib.connect('amqp://guest:guest@127.0.0.1:5672');
+  const channel = await connection.createConfirmChannel();
+  const name = `obskit-${prefix}-${randomUUID()}`;
+  await channel.assertQueue(name, { durable: false });
+  return {
+    name,
+    connection,
+    channel,
+    async cleanup() {
+      await channel.deleteQueue(name);
+      await connection.close();
+    },
+  };
+}
+
+/**
+ * A JetStream stream of its own on 127.0.0.1:4222 (`<PREFIX>_<id>` on `<prefix><id>.>`) with the
+ * durable consumer `workers`.
+ */
+export async function freshStream(prefix: string) {
+  const nc = await connect({ servers: '127.0.0.1:4222' });
+  const jsm = await nc.jetstreamManager();
+  const id = randomUUID().slice(0, 8);
+  const name = `${prefix.toUpperCase()}_${id}`;
+  const subject = `${prefix}${id}`;
+  await jsm.streams.add({ name, subjects: [`${subject}.>`] });
+  await jsm.consumers.add(name, { durable_name: 'workers', ack_policy: AckPolicy.Explicit });
+  return {
+    name,
+    subject,
+    nc,
+    jsm,
+    js: nc.jetstream(),
+    async cleanup() {
+      await jsm.streams.delete(name);
+      await nc.close();
+    },
+  };
 }
