@@ -92,7 +92,8 @@ export interface AmqpInstrumentation {
   consume<T = Buffer>(
     channel: Channel,
     queue: string,
-    handler: MessageHandler<T, ConsumeMessage>,
+    // The value's type comes from `parse`, not from the handler's parameter.
+    handler: MessageHandler<NoInfer<T>, ConsumeMessage>,
     options?: ConsumeOptions<T> & { consume?: Options.Consume },
   ): Promise<AmqpConsumer>;
   /**

@@ -19,6 +19,7 @@ export type {
   LagSource,
   MessageHandler,
   MessageOutcome,
+  MessagingLogger,
   MessagingOptions,
   MessagingSystem,
   ResolvedConsume,

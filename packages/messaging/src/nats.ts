@@ -83,7 +83,8 @@ export interface JetStreamInstrumentation {
   /** Runs `handler` on every message of a pull consumer (`js.consumers.get(stream, durable)`). */
   consume<T = Uint8Array>(
     consumer: Consumer,
-    handler: MessageHandler<T, JsMsg>,
+    // The value's type comes from `parse`, not from the handler's parameter.
+    handler: MessageHandler<NoInfer<T>, JsMsg>,
     options?: JetStreamConsumeOptions<T>,
   ): Promise<JetStreamConsumer>;
   /**
@@ -271,7 +272,18 @@ export function instrumentJetStream(options: JetStreamOptions = {}): JetStreamIn
             max_messages: concurrency - inFlight.size,
             expires,
           });
-          for await (const message of batch) void handle(message).finally(() => free.shift()?.());
+          let received = 0;
+          for await (const message of batch) {
+            received++;
+            void handle(message).finally(() => free.shift()?.());
+          }
+          const ended = await batch.closed();
+          if (ended instanceof Error) throw ended;
+          // A pull can also end empty while the consumer is gone: after a failure, an empty one
+          // counts as working only once the server knows the consumer again.
+          if (made.self !== undefined && failing.has(made.self) && received === 0) {
+            await consumer.info();
+          }
           if (made.self !== undefined && failing.delete(made.self)) {
             telemetry.logger.warn(
               { stream, consumer: durable },

@@ -70,8 +70,12 @@ export const REQUEST_ID_HEADER = 'x-request-id';
 export interface MessagingOptions {
   /** Where the metrics go: the app's (`app.metrics.registry`, `o.metrics.registry`). Default: a new one. */
   registry?: Registry;
-  /** Where failures of obskit's own are said (once each): the app's pino logger. */
-  logger?: WarnLogger;
+  /**
+   * The app's pino logger: a message whose handler (or parser) fails leaves one `error` line
+   * (`message failed`, with `err`, the destination, the outcome and the trace ids); failures of
+   * obskit's own are said once at `warn`. Default: obskit's own logger.
+   */
+  logger?: MessagingLogger;
   /** Histogram buckets of the send and process durations, in seconds. */
   buckets?: number[];
   /** `messaging_client_message_size_bytes{…,messaging_operation_name}`. Default false. */
@@ -94,6 +98,9 @@ export interface MessagingOptions {
    */
   link?: boolean;
 }
+
+/** A pino logger, or anything with its `warn` (and `error`, else failures go to `warn`). */
+export type MessagingLogger = WarnLogger & { error?(fields: object, msg: string): void };
 
 /** One delivery as a handler sees it. */
 export interface DeliveryInfo {
@@ -188,7 +195,7 @@ type Recorders = (labels: Record<string, string>) => SeriesRecorder;
 /** The metrics and spans both adapters record; made once per instrumentation. */
 export class MessagingTelemetry {
   readonly registry: Registry;
-  readonly logger: WarnLogger;
+  readonly logger: MessagingLogger;
   readonly onError: ErrorPolicy;
   readonly link: boolean;
   // Series recorders (obskit's series store: no label hashing per message), per metric.
@@ -484,6 +491,7 @@ export class MessagingTelemetry {
     const reqId = requestIdOf(delivery.header);
     let outcome: MessageOutcome;
     let errorType: string | undefined;
+    let failedIds: { traceId: string; spanId: string } | undefined;
     try {
       outcome = await runWithTraceContext(
         carrier,
@@ -516,6 +524,9 @@ export class MessagingTelemetry {
         {
           link: this.link,
           ...(reqId === undefined ? {} : { reqId }),
+          onError: (_error, info) => {
+            failedIds = info;
+          },
           attributes: {
             'messaging.system': this.system,
             'messaging.operation.name': 'process',
@@ -530,6 +541,22 @@ export class MessagingTelemetry {
       errorType = error instanceof ParseError ? 'ParseError' : errorTypeOf(error);
       const policy = error instanceof ParseError ? options.onParseError : options.onError;
       outcome = policy === 'retry-once' ? (delivery.redelivered ? 'reject' : 'requeue') : policy;
+      // One line per failed message, as per failed request: with its trace, found by reqId.
+      const log = this.logger.error ?? this.logger.warn;
+      log.call(
+        this.logger,
+        {
+          err: error,
+          destination: delivery.name,
+          outcome,
+          redelivered: delivery.redelivered,
+          ...(reqId === undefined ? {} : { reqId }),
+          ...(failedIds === undefined
+            ? {}
+            : { trace_id: failedIds.traceId, span_id: failedIds.spanId }),
+        },
+        'message failed',
+      );
     }
     try {
       delivery.settle(outcome);

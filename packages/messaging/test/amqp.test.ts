@@ -155,7 +155,7 @@ describe('RabbitMQ producer and consumer', () => {
   });
 
   it('settles as the handler says; a throw is retried once, then rejected to the dead-letter queue', async () => {
-    const { amqp, registry } = instrument();
+    const { amqp, registry, sink } = instrument();
     const dead = await freshQueue();
     const queue = await freshQueue({ deadLetterExchange: '', deadLetterRoutingKey: dead });
     const attempts = new Map<string, number>();
@@ -182,6 +182,15 @@ describe('RabbitMQ producer and consumer', () => {
     expect(count('requeue', 'TypeError')).toBe(1);
     expect(count('reject', 'TypeError')).toBe(1);
     expect(await value(registry, 'messaging_redeliveries_total')).toBe(2);
+    // One error line per failed delivery, with the error, the outcome and the trace ids.
+    const failed = sink.lines().filter((l) => l.msg === 'message failed');
+    expect(failed.map((l) => [l.level, l.outcome, (l.err as { message: string }).message])).toEqual(
+      [
+        ['error', 'requeue', 'cannot handle'],
+        ['error', 'reject', 'cannot handle'],
+      ],
+    );
+    for (const line of failed) expect(line.trace_id).toMatch(/^[0-9a-f]{32}$/);
     expect(await value(registry, 'messaging_client_consumed_messages_total')).toBe(6);
   });
 

@@ -331,6 +331,11 @@ describe('NATS JetStream producer and consumer', () => {
       10_000,
     );
     await expect(nats.check()).rejects.toThrow(`pulling from ${stream}/workers fails`);
+    // And stays so across the retries (each pull the server refuses), said once.
+    for (let i = 0; i < 4; i++) {
+      await new Promise((r) => setTimeout(r, 1100));
+      await expect(nats.check()).rejects.toThrow(`pulling from ${stream}/workers fails`);
+    }
     expect(sink.lines().filter((l) => /pulling from/.test(String(l.msg)))).toHaveLength(1);
     await running.stop();
     // Stopped: no longer held against readiness.

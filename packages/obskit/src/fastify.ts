@@ -2,6 +2,10 @@ import type { IncomingMessage } from 'node:http';
 import { childLoggerFactory, fastifyPipeline, type Logger } from '@obskit/core/internal';
 import { health } from '@obskit/health/fastify';
 import { metrics } from '@obskit/metrics/fastify';
+// Re-exported so that the umbrella's types load the features' own (their `declare module
+// 'fastify'`): `app.metrics` and `app.health` are typed with the umbrella alone.
+export type { HttpMetricsOptions } from '@obskit/metrics/fastify';
+export type { HealthOptions } from '@obskit/health/fastify';
 import { answerRejected, requestId, requestIdServerOptions } from '@obskit/request-id/fastify';
 import { tracing } from '@obskit/tracing/fastify';
 import { LogController, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
