@@ -154,6 +154,19 @@ describe('RabbitMQ producer and consumer', () => {
     ).toBe(20);
   });
 
+  it('a confirm-channel publish the broker refuses rejects, counted under its error; nothing left outstanding', async () => {
+    const { amqp, registry } = instrument();
+    const confirm = await connection.createConfirmChannel();
+    confirm.on('error', () => undefined); // the 404 closes the channel
+    await expect(
+      amqp.publish(confirm, `obskit-missing-${randomUUID()}`, 'key', Buffer.from('x')),
+    ).rejects.toThrow();
+    const text = await registry.metrics();
+    expect(sample(text, 'messaging_client_sent_messages_total', { error_type: 'Error' })).toBe(1);
+    expect(sample(text, 'messaging_client_sent_messages_total')).toBe(1);
+    expect(sample(text, 'messaging_publish_confirms_outstanding')).toBe(0);
+  });
+
   it('settles as the handler says; a throw is retried once, then rejected to the dead-letter queue', async () => {
     const { amqp, registry, sink } = instrument();
     const dead = await freshQueue();
