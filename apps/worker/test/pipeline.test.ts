@@ -68,15 +68,31 @@ describe('the whole pipeline in one trace', () => {
     }
     const inTrace = (): OtlpSpan[] => otlp.spans.filter((s) => s.traceId === traceId);
     const byId = (id: string | undefined) => inTrace().find((s) => s.spanId === id);
-    await waitFor(
-      () =>
-        inTrace().some((s) => s.kind === CONSUMER) &&
-        inTrace().some((s) => s.service === 'obskit-demo-worker' && s.kind === CLIENT),
-      15_000,
-      'the worker side of the trace',
-    );
-    // Let the last batches of both processes arrive.
-    await new Promise((r) => setTimeout(r, 500));
+    // Every span read below, from both processes' batches: the page load, the POST, its INSERT,
+    // the producer, the consumer, and the worker's queries, each with its parent.
+    const complete = (): boolean => {
+      const all = inTrace();
+      const consumer = all.find((s) => s.kind === CONSUMER);
+      const queries = all.filter((s) => s.service === 'obskit-demo-worker' && s.kind === CLIENT);
+      return (
+        byId(pageSpanId) !== undefined &&
+        all.some((s) => s.name === 'POST /jobs') &&
+        all.some(
+          (s) =>
+            s.kind === CLIENT &&
+            /^INSERT INTO jobs/.test(String(otlpAttribute(s, 'db.query.text'))),
+        ) &&
+        all.some((s) => s.kind === PRODUCER) &&
+        consumer !== undefined &&
+        queries.length >= 2 &&
+        queries.every((q) => {
+          let up = byId(q.parentSpanId);
+          while (up !== undefined && up.spanId !== consumer.spanId) up = byId(up.parentSpanId);
+          return up !== undefined;
+        })
+      );
+    };
+    await waitFor(complete, 15_000, 'every span of the trace, from both processes');
     const spans = inTrace();
 
     // The page load: the API's server span that rendered the page, whose id the meta tag holds.

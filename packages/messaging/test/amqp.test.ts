@@ -348,7 +348,8 @@ describe('RabbitMQ producer and consumer', () => {
     const stopped = consumer.stop();
     let done = false;
     void stopped.then(() => (done = true));
-    await new Promise((r) => setTimeout(r, 100));
+    // The cancel has reached the broker (no consumer on the queue): the stop still waits.
+    await waitFor(async () => (await channel.checkQueue(queue)).consumerCount === 0);
     expect(done).toBe(false);
     held.release();
     await stopped;

@@ -202,15 +202,24 @@ describe('NATS JetStream producer and consumer', () => {
       messaging_destination_name: foldDestination(stream),
       messaging_consumer_group_name: 'workers',
     };
-    for (let i = 0; i < 4; i++) await nats.publish(js, `${subject}.q`, String(i));
-    const published = Date.now();
-    await new Promise((r) => setTimeout(r, 1500));
+    // The oldest message was stored between these two instants.
+    const sending = Date.now();
+    await nats.publish(js, `${subject}.q`, '0');
+    const sent = Date.now();
+    for (let i = 1; i < 4; i++) await nats.publish(js, `${subject}.q`, String(i));
+    // Until it is a second old, then one scrape, timed.
+    await waitFor(
+      async () => sample(await registry.metrics(), 'messaging_consumer_lag_seconds', labels) >= 1,
+    );
+    const before = Date.now();
     let text = await registry.metrics();
+    const after = Date.now();
     expect(sample(text, 'messaging_consumer_lag_messages', labels)).toBe(4);
+    // Its age at the scrape: no less than since it was sent, no more than since sending began
+    // (the stored time has millisecond precision).
     const seconds = sample(text, 'messaging_consumer_lag_seconds', labels);
-    const age = (Date.now() - published) / 1000;
-    expect(seconds).toBeGreaterThanOrEqual(age - 0.3);
-    expect(seconds).toBeLessThan(age + 1);
+    expect(seconds).toBeGreaterThanOrEqual((before - sent) / 1000 - 0.002);
+    expect(seconds).toBeLessThanOrEqual((after - sending) / 1000 + 0.002);
     const held = gate();
     let first = true;
     const running = await nats.consume(consumer, async () => {
@@ -319,7 +328,14 @@ describe('NATS JetStream producer and consumer', () => {
   it('a consumer whose pulls fail (its durable deleted) is not ready, said once', async () => {
     const { nats, sink } = instrument();
     const { stream, consumer } = await freshStream();
-    const running = await nats.consume(consumer, () => undefined);
+    // The same consumer, its pulls counted.
+    let pulls = 0;
+    const counted = Object.create(consumer) as typeof consumer;
+    counted.fetch = (options) => {
+      pulls++;
+      return consumer.fetch(options);
+    };
+    const running = await nats.consume(counted, () => undefined);
     await expect(nats.check()).resolves.toBeUndefined();
     await jsm.consumers.delete(stream, 'workers');
     await waitFor(
@@ -333,7 +349,8 @@ describe('NATS JetStream producer and consumer', () => {
     await expect(nats.check()).rejects.toThrow(`pulling from ${stream}/workers fails`);
     // And stays so across the retries (each pull the server refuses), said once.
     for (let i = 0; i < 4; i++) {
-      await new Promise((r) => setTimeout(r, 1100));
+      const seen = pulls;
+      await waitFor(() => pulls > seen + 1, 10_000, 'a retried pull ended');
       await expect(nats.check()).rejects.toThrow(`pulling from ${stream}/workers fails`);
     }
     expect(sink.lines().filter((l) => /pulling from/.test(String(l.msg)))).toHaveLength(1);

@@ -178,19 +178,27 @@ describe.each(Object.keys(brokers))('an API and two consumer processes on %s', (
 
       // Nobody consumes: the lag rises.
       const second = Array.from({ length: 10 }, (_, i) => `b${i}`);
-      for (const id of second) await order(id);
-      const publishedAt = Date.now();
+      // The oldest of them was stored between these two instants.
+      const sending = Date.now();
+      await order(second[0]!);
+      const sent = Date.now();
+      for (const id of second.slice(1)) await order(id);
       await waitFor(
         async () => sample(await scrape(), 'messaging_consumer_lag_messages', labels) === 10,
         5000,
       );
       if (system === 'nats') {
-        await new Promise((r) => setTimeout(r, 1500));
+        // Once it is a second old: the lag in seconds is its real age at the scrape.
+        await waitFor(
+          async () => sample(await scrape(), 'messaging_consumer_lag_seconds', labels) >= 1,
+          10_000,
+        );
+        const before = Date.now();
         const text = await scrape();
-        const age = (Date.now() - publishedAt) / 1000;
+        const after = Date.now();
         const seconds = sample(text, 'messaging_consumer_lag_seconds', labels);
-        expect(seconds).toBeGreaterThanOrEqual(age - 0.5);
-        expect(seconds).toBeLessThan(age + 1);
+        expect(seconds).toBeGreaterThanOrEqual((before - sent) / 1000 - 0.002);
+        expect(seconds).toBeLessThanOrEqual((after - sending) / 1000 + 0.002);
       }
       // Two others resume: the lag falls back to 0, each message processed once.
       consumers = [
