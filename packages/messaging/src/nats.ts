@@ -1,7 +1,13 @@
 // NATS JetStream through `nats`: publishes under a PRODUCER span with the trace context and
 // request id in the message headers, pull consumers that run each message in its CONSUMER span
 // and settle it, consumer lag read at scrape time, a readiness check and a graceful stop.
-import { invalidOption, optionNumber, optionObject, optionString } from '@obskit/core/internal';
+import {
+  invalidOption,
+  optionBoolean,
+  optionNumber,
+  optionObject,
+  optionString,
+} from '@obskit/core/internal';
 import {
   headers as natsHeaders,
   type Consumer,
@@ -113,7 +119,7 @@ export function instrumentJetStream(options: JetStreamOptions = {}): JetStreamIn
     throw invalidOption('nats.connection', 'a NATS connection', connection);
   }
   const health = shutdownHostOption(options.health, 'nats.health');
-  const closeConnection = options.closeConnection ?? true;
+  const closeConnection = optionBoolean(options.closeConnection, 'nats.closeConnection', true);
 
   // Disconnected between a `disconnect` and a `reconnect` status.
   let down: string | undefined;

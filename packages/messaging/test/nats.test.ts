@@ -369,6 +369,9 @@ describe('NATS JetStream producer and consumer', () => {
   });
 
   it('says what is wrong with bad options', async () => {
+    expect(() => instrumentJetStream({ closeConnection: 'yes' as never })).toThrow(
+      'nats.closeConnection',
+    );
     expect(() => instrumentJetStream({ connection: {} as never })).toThrow(
       'nats.connection must be a NATS connection',
     );
