@@ -25,7 +25,10 @@ function run(mode?: string): Span[] {
     timeout: 20_000,
   });
   expect(result.status, result.stderr).toBe(0);
-  return JSON.parse(result.stdout.trim().split('\n').at(-1)!) as Span[];
+  // The spans' line, wherever obskit's own log lines (asynchronous) land around it.
+  const line = result.stdout.split('\n').find((l) => l.startsWith('SPANS '));
+  expect(line, result.stdout).toBeDefined();
+  return JSON.parse(line!.slice('SPANS '.length)) as Span[];
 }
 
 describe('PostgreSQL query spans', () => {
